@@ -1,0 +1,236 @@
+//! Database backends: one per SQL dialect, all behind [`Backend`].
+//!
+//! A backend is one open connection. The executor uses it to run SQL
+//! migrations and the ledger; the component runtime hands it to a guest's
+//! `db` imports. Every call that moves rows takes them in bulk
+//! ([`Backend::execute_batch`], [`Backend::cursor_next`]) so a data migration
+//! pays one host round trip per batch, not per row.
+
+mod sqlite;
+mod url;
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+pub use self::sqlite::SqliteBackend;
+pub use self::url::DatabaseUrl;
+
+/// One SQL value: a parameter or a result cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// A boolean.
+    Boolean(bool),
+    /// A 64-bit signed integer.
+    Int(i64),
+    /// A 64-bit float.
+    Float(f64),
+    /// Text.
+    Text(String),
+    /// Raw bytes.
+    Bytes(Vec<u8>),
+    /// A JSON document as text.
+    Json(String),
+    /// A hyphenated UUID.
+    Uuid(String),
+    /// An RFC 3339 timestamp.
+    Timestamp(String),
+    /// A calendar date, `YYYY-MM-DD`.
+    Date(String),
+    /// An exact decimal number as text.
+    Decimal(String),
+}
+
+/// A result column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// The column's name.
+    pub name: String,
+    /// The database's name for the column's type (may be empty).
+    pub type_name: String,
+}
+
+/// A result set: columns once, rows positional.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rows {
+    /// The columns, in order.
+    pub columns: Vec<Column>,
+    /// The rows; each has one value per column.
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// The kind of a database error, as a migration sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbErrorKind {
+    /// A constraint was violated.
+    Constraint,
+    /// The statement was malformed or referred to something missing.
+    Syntax,
+    /// The database or the sandbox refused the statement.
+    PermissionDenied,
+    /// A time limit was reached.
+    Timeout,
+    /// The connection failed.
+    Connection,
+    /// A host limit was reached.
+    Limit,
+    /// Anything else.
+    Other,
+}
+
+/// An error from the database (or from the host refusing a statement).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}{}", code.as_ref().map(|c| format!(" (code {c})")).unwrap_or_default())]
+pub struct DbError {
+    /// What kind of failure this is.
+    pub kind: DbErrorKind,
+    /// The database's own error code, when it has one.
+    pub code: Option<String>,
+    /// The database's message.
+    pub message: String,
+}
+
+impl DbError {
+    /// An error of `kind` with `message` and no database code.
+    pub fn new(kind: DbErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            code: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// The SQL dialect of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL and MariaDB.
+    Mysql,
+}
+
+impl Dialect {
+    /// The placeholder for the `n`th (1-based) positional parameter.
+    pub fn placeholder(self, n: usize) -> String {
+        match self {
+            Dialect::Sqlite => format!("?{n}"),
+            Dialect::Postgres => format!("${n}"),
+            Dialect::Mysql => "?".to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+            Dialect::Mysql => "mysql",
+        })
+    }
+}
+
+/// Identifies an open cursor on a [`Backend`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CursorId(pub u64);
+
+/// One open database connection in one dialect.
+///
+/// All methods run on the connection's current transaction, if any.
+#[async_trait]
+pub trait Backend: Send {
+    /// The connection's dialect.
+    fn dialect(&self) -> Dialect;
+
+    /// Starts a transaction.
+    ///
+    /// # Errors
+    /// Fails if the database refuses, or a transaction is already open.
+    async fn begin(&mut self) -> Result<(), DbError>;
+
+    /// Commits the open transaction.
+    ///
+    /// # Errors
+    /// Fails if the commit fails; the transaction is then rolled back.
+    async fn commit(&mut self) -> Result<(), DbError>;
+
+    /// Rolls the open transaction back. Does nothing when none is open.
+    ///
+    /// # Errors
+    /// Fails if the database cannot roll back (a broken connection).
+    async fn rollback(&mut self) -> Result<(), DbError>;
+
+    /// Whether a transaction is open on the connection right now.
+    fn in_transaction(&self) -> bool;
+
+    /// Runs one statement; returns the number of rows changed.
+    ///
+    /// # Errors
+    /// Returns the database's error.
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError>;
+
+    /// Runs one query and returns all rows.
+    ///
+    /// # Errors
+    /// Returns the database's error.
+    async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Rows, DbError>;
+
+    /// Runs one statement per parameter set through one prepared statement;
+    /// returns the total number of rows changed.
+    ///
+    /// # Errors
+    /// Returns the first database error; earlier sets stay executed within
+    /// the transaction.
+    async fn execute_batch(&mut self, sql: &str, param_sets: &[Vec<Value>])
+    -> Result<u64, DbError>;
+
+    /// Runs a multi-statement script without parameters.
+    ///
+    /// # Errors
+    /// Returns the first database error.
+    async fn execute_script(&mut self, sql: &str) -> Result<(), DbError>;
+
+    /// Opens a cursor over a query's result, as it is now.
+    ///
+    /// # Errors
+    /// Returns the database's error.
+    async fn open_cursor(&mut self, sql: &str, params: &[Value]) -> Result<CursorId, DbError>;
+
+    /// Reads up to `max_rows` more rows; `None` once the cursor is exhausted.
+    ///
+    /// # Errors
+    /// Returns the database's error, or an error for an unknown cursor.
+    async fn cursor_next(
+        &mut self,
+        cursor: CursorId,
+        max_rows: u32,
+    ) -> Result<Option<Rows>, DbError>;
+
+    /// Releases a cursor.
+    ///
+    /// # Errors
+    /// Returns the database's error.
+    async fn close_cursor(&mut self, cursor: CursorId) -> Result<(), DbError>;
+}
+
+/// Opens a connection for `url`.
+///
+/// # Errors
+/// Fails when the database cannot be reached or opened.
+pub async fn connect(url: &DatabaseUrl) -> Result<Box<dyn Backend>, DbError> {
+    match url {
+        DatabaseUrl::Sqlite { path } => Ok(Box::new(SqliteBackend::open(path.as_deref())?)),
+        DatabaseUrl::Postgres(_) | DatabaseUrl::Mysql(_) => Err(DbError::new(
+            DbErrorKind::Connection,
+            format!(
+                "{} is not supported by this build of wasmig yet",
+                url.dialect()
+            ),
+        )),
+    }
+}

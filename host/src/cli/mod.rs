@@ -1,0 +1,129 @@
+//! Commands: resolve settings, call the library, render the result.
+
+mod render;
+mod scaffold;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use wasmig::Migrator;
+use wasmig::backend::DatabaseUrl;
+use wasmig::config::LoadedConfig;
+use wasmig::planner::{DownTarget, UpOptions};
+
+use crate::{Cli, Command, Format, Global};
+
+/// Settings resolved from flags, the environment and `wasmig.toml`.
+struct Settings {
+    dir: PathBuf,
+    url: DatabaseUrl,
+    config: LoadedConfig,
+    env_name: String,
+    quiet: bool,
+}
+
+impl Settings {
+    fn resolve(global: &Global) -> Result<Self> {
+        let cwd = std::env::current_dir().context("reading the current directory")?;
+        let config = LoadedConfig::load(&cwd, global.config.as_deref())?;
+        let dir = match (&global.dir, &config.config.migrations) {
+            (Some(dir), _) => cwd.join(dir),
+            (None, Some(dir)) => config.root.join(dir),
+            (None, None) => config.root.join("migrations"),
+        };
+        let raw_url = match &global.database_url {
+            Some(url) => url.clone(),
+            None => match std::env::var("DATABASE_URL") {
+                Ok(url) if !url.is_empty() => url,
+                _ => match config.database_url(&global.env_name)? {
+                    Some(url) => url,
+                    None => format!("sqlite:{}", config.root.join("wasmig.db").display()),
+                },
+            },
+        };
+        let url = DatabaseUrl::parse(&raw_url).map_err(anyhow::Error::msg)?;
+        Ok(Self {
+            dir,
+            url,
+            config,
+            env_name: global.env_name.clone(),
+            quiet: global.quiet,
+        })
+    }
+
+    fn migrator(&self) -> Migrator {
+        let mut migrator = Migrator::new(self.dir.clone(), self.url.clone())
+            .with_env(self.env_name.clone())
+            .with_limits(self.config.config.limits.clone())
+            .with_reporter(Arc::new(render::Console::new(self.quiet)));
+        for (key, value) in self.config.env(&self.env_name).vars {
+            migrator = migrator.with_var(key, value);
+        }
+        migrator
+    }
+}
+
+pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
+    let ctx = Settings::resolve(&cli.global)?;
+    match cli.command {
+        Command::New(args) => {
+            let created = scaffold::create(&ctx.dir, &args.name, args.rust)?;
+            for path in created {
+                println!("created {}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Build(args) => {
+            let built = ctx.migrator().build(args.force).await?;
+            if built.is_empty() {
+                println!("every guest crate is up to date");
+            } else {
+                println!("built {} guest crate(s)", built.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Up(args) => {
+            let options = UpOptions {
+                to: args.to,
+                count: args.count,
+                allow_out_of_order: args.allow_out_of_order,
+                ignore_missing: args.ignore_missing,
+            };
+            let report = ctx.migrator().up(&options).await?;
+            render::summary(&report, "applied", &ctx.url, &ctx.env_name);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Down(args) => {
+            let target = match (args.steps, args.to) {
+                (_, Some(to)) => DownTarget::To(to),
+                (steps, None) => DownTarget::Steps(steps.unwrap_or(1)),
+            };
+            let report = ctx.migrator().down(target).await?;
+            render::summary(&report, "reverted", &ctx.url, &ctx.env_name);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status(args) => {
+            let statuses = ctx.migrator().status().await?;
+            match args.format {
+                Format::Table => render::status_table(&statuses),
+                Format::Json => render::status_json(&statuses, &ctx.url, &ctx.env_name)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate => {
+            let problems = ctx.migrator().validate().await?;
+            if problems.is_empty() {
+                println!("ok: every migration is valid and the ledger agrees with the directory");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for problem in &problems {
+                    eprintln!("error: {problem}");
+                }
+                eprintln!("{} problem(s) found", problems.len());
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! How the CLI shows runs and statuses.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use wasmig::RunReport;
+use wasmig::backend::DatabaseUrl;
+use wasmig::planner::MigrationStatus;
+use wasmig::report::{Direction, Event, LogLevel, Reporter};
+
+/// Prints events to stderr, one line each; progress at most once a second
+/// per migration.
+pub(crate) struct Console {
+    quiet: bool,
+    last_progress: Mutex<HashMap<i64, Instant>>,
+}
+
+impl Console {
+    pub(crate) fn new(quiet: bool) -> Self {
+        Self {
+            quiet,
+            last_progress: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Reporter for Console {
+    fn event(&self, event: &Event<'_>) {
+        let mut err = std::io::stderr().lock();
+        match event {
+            Event::Log {
+                version,
+                level,
+                message,
+            } => {
+                if self.quiet && *level < LogLevel::Warn {
+                    return;
+                }
+                let level = match level {
+                    LogLevel::Trace => "trace",
+                    LogLevel::Debug => "debug",
+                    LogLevel::Info => "info",
+                    LogLevel::Warn => "warn",
+                    LogLevel::Error => "error",
+                };
+                let _ = writeln!(err, "  [{version}] {level}: {message}");
+            }
+            _ if self.quiet => {}
+            Event::Building { crates } => {
+                let _ = writeln!(err, "building {crates} guest crate(s)…");
+            }
+            Event::Started {
+                version,
+                name,
+                direction,
+            } => {
+                let verb = match direction {
+                    Direction::Up => "applying",
+                    Direction::Down => "reverting",
+                };
+                let _ = writeln!(err, "{verb} {version} {name}");
+            }
+            Event::Progress {
+                version,
+                done,
+                total,
+            } => {
+                let now = Instant::now();
+                let mut last = self
+                    .last_progress
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let due = last
+                    .get(version)
+                    .is_none_or(|t| now.duration_since(*t) >= Duration::from_secs(1));
+                if due || Some(*done) == *total {
+                    last.insert(*version, now);
+                    let _ = match total {
+                        Some(total) => writeln!(err, "  [{version}] {done}/{total}"),
+                        None => writeln!(err, "  [{version}] {done}"),
+                    };
+                }
+            }
+            Event::Finished {
+                version,
+                name,
+                elapsed,
+                ..
+            } => {
+                let _ = writeln!(err, "  ok {version} {name} ({})", millis(*elapsed));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn millis(d: Duration) -> String {
+    format!("{} ms", d.as_millis())
+}
+
+pub(crate) fn summary(report: &RunReport, verb: &str, url: &DatabaseUrl, env: &str) {
+    if report.migrations.is_empty() {
+        println!("nothing to do: {url} ({env}) is up to date");
+        return;
+    }
+    let total: Duration = report.migrations.iter().map(|m| m.elapsed).sum();
+    println!(
+        "{verb} {} migration(s) on {url} ({env}) in {}",
+        report.migrations.len(),
+        millis(total)
+    );
+}
+
+pub(crate) fn status_table(statuses: &[MigrationStatus]) {
+    if statuses.is_empty() {
+        println!("no migrations");
+        return;
+    }
+    let header = [
+        "VERSION",
+        "NAME",
+        "KIND",
+        "STATUS",
+        "APPLIED AT",
+        "CHECKSUM",
+    ];
+    let rows: Vec<[String; 6]> = statuses
+        .iter()
+        .map(|s| {
+            [
+                s.version.to_string(),
+                s.name.clone(),
+                s.kind.to_string(),
+                s.status.as_str().to_owned(),
+                s.applied_at.clone().unwrap_or_else(|| "-".into()),
+                s.checksum
+                    .as_deref()
+                    .map_or_else(|| "(not built)".into(), |c| c[..12.min(c.len())].to_owned()),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    println!("{}", line(&header.map(str::to_owned)));
+    for row in &rows {
+        println!("{}", line(row));
+    }
+}
+
+pub(crate) fn status_json(
+    statuses: &[MigrationStatus],
+    url: &DatabaseUrl,
+    env: &str,
+) -> anyhow::Result<()> {
+    let doc = serde_json::json!({
+        "database": url.to_string(),
+        "environment": env,
+        "migrations": statuses,
+    });
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! `wasmig new`: the files of a new migration.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{Context, Result, bail};
+use wasmig::guest_crate;
+use wasmig::source;
+
+/// Creates migration `name` in `dir` and returns the files created.
+pub(crate) fn create(dir: &Path, name: &str, rust: bool) -> Result<Vec<PathBuf>> {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        bail!("`{name}` is not a valid migration name: use letters, digits, `_` and `-`");
+    }
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let existing = source::discover(dir)?;
+    let version = next_version(&existing);
+    let stem = format!("{version}_{name}");
+    let mut created = Vec::new();
+    if rust {
+        let crate_dir = dir.join(&stem);
+        fs::create_dir_all(crate_dir.join("src"))?;
+        let manifest = dir.join("Cargo.toml");
+        if !manifest.exists() {
+            fs::write(
+                &manifest,
+                guest_crate::workspace_manifest(&sdk_dependency()),
+            )?;
+            created.push(manifest);
+        }
+        let package = format!("m{stem}").replace('-', "_").to_ascii_lowercase();
+        write_new(
+            &crate_dir.join("Cargo.toml"),
+            &format!(
+                "[package]\nname = \"{package}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
+                 publish = false\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\n\
+                 wasmig-guest.workspace = true\n"
+            ),
+            &mut created,
+        )?;
+        write_new(&crate_dir.join("src/lib.rs"), RUST_TEMPLATE, &mut created)?;
+        write_new(&crate_dir.join(".gitignore"), "/target\n", &mut created)?;
+    } else {
+        write_new(
+            &dir.join(format!("{stem}.up.sql")),
+            &format!("-- {name}: applied by `wasmig up`\n"),
+            &mut created,
+        )?;
+        write_new(
+            &dir.join(format!("{stem}.down.sql")),
+            &format!("-- {name}: reverted by `wasmig down`; undo what the up script does\n"),
+            &mut created,
+        )?;
+    }
+    Ok(created)
+}
+
+fn write_new(path: &Path, contents: &str, created: &mut Vec<PathBuf>) -> Result<()> {
+    if path.exists() {
+        bail!("{} already exists", path.display());
+    }
+    fs::write(path, contents).with_context(|| format!("writing {}", path.display()))?;
+    created.push(path.to_owned());
+    Ok(())
+}
+
+/// The next version: one more than the newest when the directory numbers its
+/// migrations sequentially, otherwise the current UTC time as YYYYMMDDHHMMSS.
+fn next_version(existing: &[source::MigrationSource]) -> String {
+    match existing.iter().map(|m| m.version).max() {
+        Some(newest) if newest < 1_000_000_000 => {
+            let width = existing
+                .iter()
+                .filter_map(|m| m.path().file_name())
+                .filter_map(|n| n.to_str())
+                .map(|n| n.find('_').unwrap_or(0))
+                .max()
+                .unwrap_or(4);
+            format!("{:0width$}", newest + 1)
+        }
+        _ => {
+            let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+            now.chars().filter(char::is_ascii_digit).take(14).collect()
+        }
+    }
+}
+
+/// The `wasmig-guest` dependency of a new workspace: this checkout's SDK when
+/// wasmig runs from a source checkout, the published crate otherwise.
+fn sdk_dependency() -> String {
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk");
+    match checkout.canonicalize() {
+        Ok(path) => format!("{{ path = {:?} }}", path.display().to_string()),
+        Err(_) => guest_crate::SDK_FROM_REGISTRY.to_owned(),
+    }
+}
+
+const RUST_TEMPLATE: &str = r#"//! A wasmig migration. `wasmig up` builds it and runs `up` inside a
+//! transaction; `wasmig down` runs `down`. Returning `Err` rolls back.
+
+use wasmig_guest::{Db, Env, Migration, Result, export_migration, params};
+
+struct ThisMigration;
+
+impl Migration for ThisMigration {
+    fn up(db: &Db, env: &Env) -> Result<()> {
+        let p = db.placeholder(1);
+        let count: i64 = db.query_scalar(
+            &format!("SELECT count(*) FROM wasmig_migrations WHERE environment = {p}"),
+            &params![env.name()],
+        )?;
+        env.info(&format!("{count} migrations applied before this one"));
+        Ok(())
+    }
+
+    fn down(_db: &Db, _env: &Env) -> Result<()> {
+        Ok(())
+    }
+}
+
+export_migration!(ThisMigration);
+"#;

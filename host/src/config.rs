@@ -1,0 +1,186 @@
+//! `wasmig.toml`: project settings and per-environment settings.
+//!
+//! ```toml
+//! migrations = "migrations"          # the migrations directory
+//! database_url = "sqlite:app.db"     # used when no flag or DATABASE_URL says otherwise
+//!
+//! [limits]                           # for every component migration
+//! fuel = 20_000_000_000
+//! memory_mb = 512
+//!
+//! [env.dev]
+//! database_url = "sqlite:dev.db"
+//! vars = { demo_users = "25" }       # values guests may read with env.var
+//!
+//! [env.prod]
+//! database_url = "${PROD_DATABASE_URL}"   # ${VAR} reads the process environment
+//! ```
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::runtime::Limits;
+
+/// The file name wasmig looks for in the current directory.
+pub const FILE_NAME: &str = "wasmig.toml";
+
+/// The contents of `wasmig.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// The migrations directory, relative to the file.
+    pub migrations: Option<PathBuf>,
+    /// The database URL for every environment without its own.
+    pub database_url: Option<String>,
+    /// Limits for component migrations.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Per-environment settings.
+    #[serde(default)]
+    pub env: BTreeMap<String, EnvConfig>,
+}
+
+/// Settings of one environment, `[env.<name>]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvConfig {
+    /// The environment's database URL.
+    pub database_url: Option<String>,
+    /// Config values guests may read with `env.var`.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+}
+
+/// A loaded `wasmig.toml` and where it was found.
+#[derive(Debug, Clone, Default)]
+pub struct LoadedConfig {
+    /// The directory relative paths are resolved against: the file's
+    /// directory, or the current directory when there is no file.
+    pub root: PathBuf,
+    /// The file, if there is one.
+    pub path: Option<PathBuf>,
+    /// Its settings (defaults without a file).
+    pub config: ProjectConfig,
+}
+
+impl LoadedConfig {
+    /// Reads `path`, or `wasmig.toml` in `cwd` when `path` is `None` (a
+    /// missing default file means defaults).
+    ///
+    /// # Errors
+    /// Fails when an explicitly named file is missing, or a file is invalid.
+    pub fn load(cwd: &Path, path: Option<&Path>) -> Result<Self, Error> {
+        let (file, required) = match path {
+            Some(p) => (cwd.join(p), true),
+            None => (cwd.join(FILE_NAME), false),
+        };
+        if !file.exists() && !required {
+            return Ok(Self {
+                root: cwd.to_owned(),
+                path: None,
+                config: ProjectConfig::default(),
+            });
+        }
+        let text = fs::read_to_string(&file).map_err(Error::io(&file))?;
+        let config: ProjectConfig =
+            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", file.display())))?;
+        Ok(Self {
+            root: file.parent().unwrap_or(cwd).to_owned(),
+            path: Some(file),
+            config,
+        })
+    }
+
+    /// The settings of environment `name` (empty when not configured).
+    pub fn env(&self, name: &str) -> EnvConfig {
+        self.config.env.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The database URL from the file for environment `name`, with `${VAR}`
+    /// references expanded.
+    ///
+    /// # Errors
+    /// Fails when a referenced variable is not set.
+    pub fn database_url(&self, env: &str) -> Result<Option<String>, Error> {
+        let raw = self
+            .config
+            .env
+            .get(env)
+            .and_then(|e| e.database_url.clone())
+            .or_else(|| self.config.database_url.clone());
+        raw.map(|r| expand_vars(&r)).transpose()
+    }
+}
+
+/// Expands `${NAME}` from the process environment.
+fn expand_vars(text: &str) -> Result<String, Error> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            return Err(Error::Config(format!(
+                "unterminated `${{` in `{text}` in {FILE_NAME}"
+            )));
+        };
+        let name = &after[..end];
+        let value = std::env::var(name).map_err(|_| {
+            Error::Config(format!(
+                "{FILE_NAME} refers to ${{{name}}}, which is not set in the environment"
+            ))
+        })?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_settings_override_the_project_default() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join(FILE_NAME),
+            "database_url = \"sqlite:all.db\"\n[limits]\nfuel = 5\n\
+             [env.prod]\ndatabase_url = \"sqlite:prod.db\"\nvars = { region = \"eu\" }\n",
+        )
+        .unwrap();
+        let loaded = LoadedConfig::load(dir.path(), None).unwrap();
+        assert_eq!(
+            loaded.database_url("dev").unwrap().as_deref(),
+            Some("sqlite:all.db")
+        );
+        assert_eq!(
+            loaded.database_url("prod").unwrap().as_deref(),
+            Some("sqlite:prod.db")
+        );
+        assert_eq!(loaded.env("prod").vars["region"], "eu");
+        assert_eq!(loaded.config.limits.fuel, 5);
+        assert_eq!(loaded.config.limits.memory_mb, Limits::default().memory_mb);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(FILE_NAME), "databse_url = \"x\"\n").unwrap();
+        let err = LoadedConfig::load(dir.path(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("databse_url"), "{err}");
+    }
+
+    #[test]
+    fn missing_variables_are_named() {
+        let err = expand_vars("postgres://${WASMIG_TEST_SURELY_UNSET}/x").unwrap_err();
+        assert!(err.to_string().contains("WASMIG_TEST_SURELY_UNSET"));
+    }
+}

@@ -1,0 +1,226 @@
+//! The ledger: the table that records which migrations ran.
+//!
+//! One row per migration that is applied (or, on engines that cannot roll
+//! DDL back, that failed half way). The row is written in the same
+//! transaction as the migration itself, so the ledger never claims a
+//! migration that did not happen, and never misses one that did.
+
+use crate::backend::{Backend, Dialect, Value};
+use crate::error::Error;
+use crate::source::{MigrationKind, Version};
+
+/// The ledger table's name.
+pub const TABLE: &str = "wasmig_migrations";
+
+/// The state a ledger row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryState {
+    /// Applied completely.
+    Applied,
+    /// Failed part way on an engine that could not roll it back.
+    Failed,
+}
+
+impl EntryState {
+    fn as_str(self) -> &'static str {
+        match self {
+            EntryState::Applied => "applied",
+            EntryState::Failed => "failed",
+        }
+    }
+}
+
+/// One ledger row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerEntry {
+    /// The migration's version.
+    pub version: Version,
+    /// Its name.
+    pub name: String,
+    /// SQL or component.
+    pub kind: MigrationKind,
+    /// The sha256 (hex) of the exact bytes that ran: the up script, or the
+    /// component.
+    pub checksum: String,
+    /// Applied or failed.
+    pub state: EntryState,
+    /// When it ran (RFC 3339, UTC).
+    pub applied_at: String,
+    /// How long it took, in milliseconds.
+    pub execution_ms: i64,
+    /// The environment it ran in (`--env`).
+    pub environment: String,
+    /// For a failed migration, its error.
+    pub error: Option<String>,
+}
+
+fn create_table_sql(dialect: Dialect) -> String {
+    let (text, big) = match dialect {
+        Dialect::Sqlite => ("TEXT", "INTEGER"),
+        Dialect::Postgres => ("TEXT", "BIGINT"),
+        Dialect::Mysql => ("VARCHAR(255)", "BIGINT"),
+    };
+    let long_text = match dialect {
+        Dialect::Mysql => "LONGTEXT",
+        _ => "TEXT",
+    };
+    format!(
+        "CREATE TABLE IF NOT EXISTS {TABLE} (
+            version      {big} PRIMARY KEY,
+            name         {text} NOT NULL,
+            kind         {text} NOT NULL,
+            checksum     {text} NOT NULL,
+            state        {text} NOT NULL,
+            applied_at   {text} NOT NULL,
+            execution_ms {big} NOT NULL,
+            environment  {text} NOT NULL,
+            error        {long_text}
+        )"
+    )
+}
+
+/// Creates the ledger table if it does not exist.
+///
+/// # Errors
+/// Fails when the database refuses the `CREATE TABLE`.
+pub async fn ensure(db: &mut dyn Backend) -> Result<(), Error> {
+    let sql = create_table_sql(db.dialect());
+    db.execute(&sql, &[])
+        .await
+        .map(|_| ())
+        .map_err(Error::db(format!("creating the ledger table {TABLE}")))
+}
+
+/// Reads every ledger row, ordered by version.
+///
+/// # Errors
+/// Fails when the table cannot be read or holds a row wasmig did not write.
+pub async fn read(db: &mut dyn Backend) -> Result<Vec<LedgerEntry>, Error> {
+    let sql = format!(
+        "SELECT version, name, kind, checksum, state, applied_at, execution_ms, environment, \
+         error FROM {TABLE} ORDER BY version"
+    );
+    let rows = db
+        .query(&sql, &[])
+        .await
+        .map_err(Error::db(format!("reading the ledger table {TABLE}")))?;
+    rows.rows.into_iter().map(entry_from_row).collect()
+}
+
+fn entry_from_row(row: Vec<Value>) -> Result<LedgerEntry, Error> {
+    let bad = |what: &str| {
+        Error::Refused(format!(
+            "the ledger table {TABLE} has a row with an invalid {what}; it was not written \
+             by this version of wasmig"
+        ))
+    };
+    let mut cells = row.into_iter();
+    let mut next = || cells.next().unwrap_or(Value::Null);
+    let int = |v: Value| match v {
+        Value::Int(i) => Some(i),
+        Value::Text(t) | Value::Decimal(t) => t.parse().ok(),
+        _ => None,
+    };
+    let text = |v: Value| match v {
+        Value::Text(t) => Some(t),
+        _ => None,
+    };
+    let version = int(next()).ok_or_else(|| bad("version"))?;
+    let name = text(next()).ok_or_else(|| bad("name"))?;
+    let kind = text(next())
+        .and_then(|k| MigrationKind::parse(&k))
+        .ok_or_else(|| bad("kind"))?;
+    let checksum = text(next()).ok_or_else(|| bad("checksum"))?;
+    let state = match text(next()).as_deref() {
+        Some("applied") => EntryState::Applied,
+        Some("failed") => EntryState::Failed,
+        _ => return Err(bad("state")),
+    };
+    let applied_at = text(next()).ok_or_else(|| bad("applied_at"))?;
+    let execution_ms = int(next()).ok_or_else(|| bad("execution_ms"))?;
+    let environment = text(next()).ok_or_else(|| bad("environment"))?;
+    let error = text(next());
+    Ok(LedgerEntry {
+        version,
+        name,
+        kind,
+        checksum,
+        state,
+        applied_at,
+        execution_ms,
+        environment,
+        error,
+    })
+}
+
+/// Writes `entry`, replacing any row with the same version (a failed row the
+/// operator resolved, say).
+///
+/// # Errors
+/// Returns the database's error.
+pub async fn record(db: &mut dyn Backend, entry: &LedgerEntry) -> Result<(), crate::DbError> {
+    let d = db.dialect();
+    db.execute(
+        &format!("DELETE FROM {TABLE} WHERE version = {}", d.placeholder(1)),
+        &[Value::Int(entry.version)],
+    )
+    .await?;
+    let placeholders: Vec<String> = (1..=9).map(|n| d.placeholder(n)).collect();
+    let sql = format!(
+        "INSERT INTO {TABLE} (version, name, kind, checksum, state, applied_at, execution_ms, \
+         environment, error) VALUES ({})",
+        placeholders.join(", ")
+    );
+    db.execute(
+        &sql,
+        &[
+            Value::Int(entry.version),
+            Value::Text(entry.name.clone()),
+            Value::Text(entry.kind.as_str().to_owned()),
+            Value::Text(entry.checksum.clone()),
+            Value::Text(entry.state.as_str().to_owned()),
+            Value::Text(entry.applied_at.clone()),
+            Value::Int(entry.execution_ms),
+            Value::Text(entry.environment.clone()),
+            entry.error.clone().map_or(Value::Null, Value::Text),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Removes the row of `version` (after reverting it).
+///
+/// # Errors
+/// Returns the database's error.
+pub async fn remove(db: &mut dyn Backend, version: Version) -> Result<(), crate::DbError> {
+    let sql = format!(
+        "DELETE FROM {TABLE} WHERE version = {}",
+        db.dialect().placeholder(1)
+    );
+    db.execute(&sql, &[Value::Int(version)]).await?;
+    Ok(())
+}
+
+/// Whether the ledger table exists (so read-only commands need not create it).
+///
+/// # Errors
+/// Returns the database's error.
+pub async fn exists(db: &mut dyn Backend) -> Result<bool, Error> {
+    let sql = match db.dialect() {
+        Dialect::Sqlite => "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+        Dialect::Postgres => {
+            "SELECT 1 FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = $1"
+        }
+        Dialect::Mysql => {
+            "SELECT 1 FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name = ?"
+        }
+    };
+    let rows = db
+        .query(sql, &[Value::Text(TABLE.to_owned())])
+        .await
+        .map_err(Error::db(format!("looking for the ledger table {TABLE}")))?;
+    Ok(!rows.rows.is_empty())
+}

@@ -1,0 +1,33 @@
+//! wasmig: database migrations as SQL files or sandboxed WebAssembly
+//! components.
+//!
+//! The library does everything the `wasmig` CLI does, so an application can
+//! embed it and migrate at start-up: see [`Migrator`].
+//!
+//! Modules, one responsibility each:
+//! - [`source`]: reading a migrations directory;
+//! - [`guest_crate`]: building Rust guest crates into components;
+//! - [`ledger`]: the table that records what ran;
+//! - [`planner`]: applied vs pending vs missing vs changed, and what to run;
+//! - [`migrator`]: running migrations, each in a transaction with its ledger row;
+//! - [`runtime`]: the wasmtime engine, sandbox, limits and host imports;
+//! - [`backend`]: one database connection per dialect behind one trait;
+//! - [`policy`]: what a guest's statements may do;
+//! - [`config`]: `wasmig.toml`;
+//! - [`report`]: progress and log events.
+
+pub mod backend;
+pub mod config;
+mod error;
+pub mod guest_crate;
+pub mod ledger;
+pub mod migrator;
+pub mod planner;
+pub mod policy;
+pub mod report;
+pub mod runtime;
+pub mod source;
+
+pub use backend::{DbError, DbErrorKind, Dialect, Value};
+pub use error::Error;
+pub use migrator::{Migrator, Ran, RunReport};

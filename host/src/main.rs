@@ -1,0 +1,141 @@
+//! The `wasmig` command line: parses, calls the library, renders.
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Database migrations as SQL files or sandboxed WebAssembly components.
+///
+/// Migrations live in one directory (`--dir`), ordered by the version their
+/// names start with. Each one runs in its own transaction together with its
+/// row in the `wasmig_migrations` ledger table.
+#[derive(Parser, Debug)]
+#[command(name = "wasmig", version, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+struct Global {
+    /// The migrations directory [default: `migrations` beside wasmig.toml, or ./migrations]
+    #[arg(long, global = true, value_name = "DIR")]
+    dir: Option<PathBuf>,
+
+    /// The database: sqlite:FILE, postgres://… or mysql://… [default: $DATABASE_URL, then
+    /// wasmig.toml, then sqlite:wasmig.db beside wasmig.toml or in the current directory]
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+
+    /// The environment: selects [env.NAME] in wasmig.toml, is what migrations read as
+    /// their environment, and is recorded in the ledger
+    #[arg(
+        long = "env",
+        global = true,
+        value_name = "NAME",
+        default_value = "dev"
+    )]
+    env_name: String,
+
+    /// The config file [default: ./wasmig.toml when present]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Print only errors and the final summary
+    #[arg(long, short, global = true)]
+    quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a new migration: SQL up/down files, or a Rust guest crate
+    New(NewArgs),
+    /// Build the Rust guest crates of the directory into components
+    Build(BuildArgs),
+    /// Apply pending migrations, oldest first
+    Up(UpArgs),
+    /// Revert applied migrations, newest first
+    Down(DownArgs),
+    /// Show every migration: applied, pending, failed, missing or changed
+    Status(StatusArgs),
+    /// Check the directory and the ledger without changing anything
+    Validate,
+}
+
+#[derive(Args, Debug)]
+struct NewArgs {
+    /// What the migration does, e.g. `add_users` (letters, digits, `_`, `-`)
+    name: String,
+    /// Create `<version>_<name>.up.sql` and `.down.sql` (the default)
+    #[arg(long, conflicts_with = "rust")]
+    sql: bool,
+    /// Create a Rust guest crate `<version>_<name>/`
+    #[arg(long)]
+    rust: bool,
+}
+
+#[derive(Args, Debug)]
+struct BuildArgs {
+    /// Rebuild every crate, not only those whose sources changed
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
+struct UpArgs {
+    /// Apply only migrations up to and including VERSION
+    #[arg(long, value_name = "VERSION")]
+    to: Option<i64>,
+    /// Apply at most N migrations
+    #[arg(long, value_name = "N")]
+    count: Option<usize>,
+    /// Apply pending migrations older than the newest applied one (after a branch merge)
+    #[arg(long)]
+    allow_out_of_order: bool,
+    /// Carry on when applied migrations are missing from the directory
+    #[arg(long)]
+    ignore_missing: bool,
+}
+
+#[derive(Args, Debug)]
+struct DownArgs {
+    /// Revert the newest N applied migrations [default: 1]
+    #[arg(long, value_name = "N", conflicts_with = "to")]
+    steps: Option<usize>,
+    /// Revert every migration newer than VERSION; VERSION itself stays applied
+    /// (`--to 0` reverts everything)
+    #[arg(long, value_name = "VERSION")]
+    to: Option<i64>,
+}
+
+#[derive(Args, Debug)]
+struct StatusArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// Aligned columns for people
+    Table,
+    /// One JSON document for programs
+    Json,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli::run(cli).await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,551 @@
+//! [`Migrator`]: the library's entry point. It reads the directory and the
+//! ledger, plans, and runs each migration in its own transaction with its
+//! ledger row.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::backend::{self, Backend, DatabaseUrl};
+use crate::error::Error;
+use crate::guest_crate;
+use crate::ledger::{self, EntryState, LedgerEntry};
+use crate::planner::{self, DownTarget, MigrationStatus, State, UpOptions};
+use crate::report::{Direction, Event, Reporter, Silent};
+use crate::runtime::{ComponentRuntime, GuestEnv, Limits, LoadedComponent, RunSpec, world};
+use crate::source::{self, MigrationSource, SourceBody, Version, sha256_hex};
+
+/// Applies, reverts and reports on the migrations of one directory against
+/// one database.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), wasmig::Error> {
+/// use wasmig::{Migrator, backend::DatabaseUrl, planner::UpOptions};
+///
+/// let url = DatabaseUrl::parse("sqlite:app.db").map_err(wasmig::Error::Config)?;
+/// let report = Migrator::new("migrations", url)
+///     .with_env("prod")
+///     .up(&UpOptions::default())
+///     .await?;
+/// println!("applied {} migrations", report.migrations.len());
+/// # Ok(()) }
+/// ```
+pub struct Migrator {
+    dir: PathBuf,
+    url: DatabaseUrl,
+    env: GuestEnv,
+    limits: Limits,
+    reporter: Arc<dyn Reporter>,
+}
+
+/// One migration a run applied or reverted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ran {
+    /// Its version.
+    pub version: Version,
+    /// Its name.
+    pub name: String,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// The migrations applied (or reverted), in the order they ran.
+    pub migrations: Vec<Ran>,
+}
+
+/// A migration's bytes, read once: what is checksummed is what runs.
+enum Payload {
+    Sql { up: String, down: Option<String> },
+    Component { bytes: Vec<u8>, path: PathBuf },
+}
+
+struct Prepared<'a> {
+    source: &'a MigrationSource,
+    checksum: String,
+    body: PreparedBody,
+}
+
+enum PreparedBody {
+    Sql { up: String, down: Option<String> },
+    Component(LoadedComponent),
+}
+
+impl Migrator {
+    /// A migrator for the migrations in `dir` and the database at `url`, in
+    /// the `dev` environment with default limits.
+    pub fn new(dir: impl Into<PathBuf>, url: DatabaseUrl) -> Self {
+        Self {
+            dir: dir.into(),
+            url,
+            env: GuestEnv {
+                name: "dev".into(),
+                vars: BTreeMap::new(),
+            },
+            limits: Limits::default(),
+            reporter: Arc::new(Silent),
+        }
+    }
+
+    /// Sets the environment's name, which guests read with `env.name` and the
+    /// ledger records.
+    pub fn with_env(mut self, name: impl Into<String>) -> Self {
+        self.env.name = name.into();
+        self
+    }
+
+    /// Allows guests to read `key` with `env.var`.
+    pub fn with_var(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.vars.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the limits for component migrations.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sends progress and log events to `reporter`.
+    pub fn with_reporter(mut self, reporter: Arc<dyn Reporter>) -> Self {
+        self.reporter = reporter;
+        self
+    }
+
+    /// The migrations directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Reads the migrations directory.
+    ///
+    /// # Errors
+    /// See [`source::discover`].
+    pub fn sources(&self) -> Result<Vec<MigrationSource>, Error> {
+        source::discover(&self.dir)
+    }
+
+    /// Builds guest crates: the stale ones, or all with `force`. Returns the
+    /// versions built.
+    ///
+    /// # Errors
+    /// [`Error::Build`] when cargo fails.
+    pub async fn build(&self, force: bool) -> Result<Vec<Version>, Error> {
+        let sources = self.sources()?;
+        self.build_crates(&sources, force).await
+    }
+
+    async fn build_crates(
+        &self,
+        sources: &[MigrationSource],
+        force: bool,
+    ) -> Result<Vec<Version>, Error> {
+        let mut to_build = Vec::new();
+        for source in sources {
+            if let SourceBody::Crate { dir } = &source.body
+                && (force || guest_crate::is_stale(dir)?)
+            {
+                to_build.push(source);
+            }
+        }
+        if to_build.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.reporter.event(&Event::Building {
+            crates: to_build.len(),
+        });
+        guest_crate::build(&self.dir, &to_build).await?;
+        Ok(to_build.iter().map(|s| s.version).collect())
+    }
+
+    /// Every migration, on disk or in the ledger, with where it stands.
+    /// Builds and compiles nothing; never writes to the database.
+    ///
+    /// # Errors
+    /// Fails when the directory or the ledger cannot be read.
+    pub async fn status(&self) -> Result<Vec<MigrationStatus>, Error> {
+        let sources = self.sources()?;
+        let mut with_sums = Vec::with_capacity(sources.len());
+        for source in sources {
+            let sum = match source.body {
+                SourceBody::Crate { ref dir } if guest_crate::is_stale(dir)? => None,
+                _ => Some(checksum(&read_payload(&source)?)),
+            };
+            with_sums.push((source, sum));
+        }
+        let mut db = self.connect().await?;
+        let entries = if ledger::exists(&mut *db).await? {
+            ledger::read(&mut *db).await?
+        } else {
+            Vec::new()
+        };
+        Ok(planner::reconcile(&with_sums, &entries))
+    }
+
+    /// Checks every migration without running or compiling anything: SQL
+    /// files are readable UTF-8, components are components of the migration
+    /// world, crates are built; and the ledger agrees with the directory.
+    /// Returns the problems found, each naming its migration.
+    ///
+    /// # Errors
+    /// Fails when the directory is malformed (bad names, duplicate versions)
+    /// or the ledger cannot be read.
+    pub async fn validate(&self) -> Result<Vec<String>, Error> {
+        let sources = self.sources()?;
+        let mut problems = Vec::new();
+        for source in &sources {
+            if let SourceBody::Crate { dir } = &source.body
+                && guest_crate::is_stale(dir)?
+            {
+                problems.push(format!(
+                    "{}: the crate's {} is missing or older than its sources; run `wasmig build`",
+                    dir.display(),
+                    guest_crate::ARTIFACT
+                ));
+                continue;
+            }
+            match read_payload(source) {
+                Ok(Payload::Component { bytes, path }) => {
+                    let check = world::shape(&bytes).and_then(|shape| world::check(&shape));
+                    if let Err(message) = check {
+                        problems.push(format!("{}: {message}", path.display()));
+                    }
+                }
+                Ok(Payload::Sql { .. }) => {}
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        for status in self.status().await? {
+            let refusal = match status.status {
+                State::Changed | State::Failed | State::Missing => {
+                    planner::plan_down(std::slice::from_ref(&status), DownTarget::Steps(1)).err()
+                }
+                State::Applied | State::Pending => None,
+            };
+            if let Some(e) = refusal {
+                problems.push(e.to_string());
+            }
+        }
+        Ok(problems)
+    }
+
+    /// Applies pending migrations, each in its own transaction with its
+    /// ledger row. Stale guest crates are built and every component is
+    /// compiled before the first migration runs.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when the ledger and directory disagree (see
+    /// [`planner::plan_up`]); [`Error::MigrationFailed`] when a migration
+    /// fails: it is rolled back, and the ones before it stay applied.
+    pub async fn up(&self, options: &UpOptions) -> Result<RunReport, Error> {
+        let sources = self.sources()?;
+        self.build_crates(&sources, false).await?;
+        let mut payloads = BTreeMap::new();
+        let mut with_sums = Vec::with_capacity(sources.len());
+        for source in &sources {
+            let payload = read_payload(source)?;
+            with_sums.push((source.clone(), Some(checksum(&payload))));
+            payloads.insert(source.version, payload);
+        }
+        let mut db = self.connect().await?;
+        ledger::ensure(&mut *db).await?;
+        let entries = ledger::read(&mut *db).await?;
+        let statuses = planner::reconcile(&with_sums, &entries);
+        let versions = planner::plan_up(&statuses, options)?;
+        let prepared = self.prepare(&sources, &mut payloads, &versions)?;
+        let mut report = RunReport::default();
+        for migration in &prepared {
+            let (returned, result) = self.apply(db, migration, Direction::Up).await;
+            db = returned;
+            report.migrations.push(result?);
+        }
+        Ok(report)
+    }
+
+    /// Reverts applied migrations, newest first, each in its own transaction
+    /// with the removal of its ledger row.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when a migration to revert is irreversible,
+    /// changed or missing; [`Error::MigrationFailed`] when a revert fails.
+    pub async fn down(&self, target: DownTarget) -> Result<RunReport, Error> {
+        let sources = self.sources()?;
+        let mut db = self.connect().await?;
+        ledger::ensure(&mut *db).await?;
+        let entries = ledger::read(&mut *db).await?;
+        let applied: Vec<&MigrationSource> = sources
+            .iter()
+            .filter(|s| entries.iter().any(|e| e.version == s.version))
+            .collect();
+        let owned: Vec<MigrationSource> = applied.iter().map(|s| (*s).clone()).collect();
+        self.build_crates(&owned, false).await?;
+        let mut payloads = BTreeMap::new();
+        let mut with_sums = Vec::with_capacity(sources.len());
+        for source in &sources {
+            if applied.iter().any(|a| a.version == source.version) {
+                let payload = read_payload(source)?;
+                with_sums.push((source.clone(), Some(checksum(&payload))));
+                payloads.insert(source.version, payload);
+            } else {
+                with_sums.push((source.clone(), None));
+            }
+        }
+        let statuses = planner::reconcile(&with_sums, &entries);
+        let versions = planner::plan_down(&statuses, target)?;
+        for version in &versions {
+            if let Some(Payload::Sql { down: None, .. }) = payloads.get(version) {
+                let path = sources
+                    .iter()
+                    .find(|s| s.version == *version)
+                    .map(|s| s.path().display().to_string())
+                    .unwrap_or_default();
+                return Err(Error::Refused(format!(
+                    "cannot revert {version} ({path}): it has no down script, so it is \
+                     irreversible. Add a .down.sql beside it (renaming the migration to \
+                     .up.sql), or revert only the migrations after it with \
+                     `wasmig down --to {version}`"
+                )));
+            }
+        }
+        let prepared = self.prepare(&sources, &mut payloads, &versions)?;
+        let mut report = RunReport::default();
+        for migration in &prepared {
+            let (returned, result) = self.apply(db, migration, Direction::Down).await;
+            db = returned;
+            report.migrations.push(result?);
+        }
+        Ok(report)
+    }
+
+    async fn connect(&self) -> Result<Box<dyn Backend>, Error> {
+        backend::connect(&self.url)
+            .await
+            .map_err(Error::db(format!("connecting to {}", self.url)))
+    }
+
+    /// Compiles every component among `versions` before anything runs, so a
+    /// broken component fails the run before it changes the database.
+    fn prepare<'a>(
+        &self,
+        sources: &'a [MigrationSource],
+        payloads: &mut BTreeMap<Version, Payload>,
+        versions: &[Version],
+    ) -> Result<Vec<Prepared<'a>>, Error> {
+        let mut prepared = Vec::with_capacity(versions.len());
+        for version in versions {
+            let (Some(source), Some(payload)) = (
+                sources.iter().find(|s| s.version == *version),
+                payloads.remove(version),
+            ) else {
+                continue;
+            };
+            let checksum = checksum(&payload);
+            let body = match payload {
+                Payload::Sql { up, down } => PreparedBody::Sql { up, down },
+                Payload::Component { bytes, path } => {
+                    PreparedBody::Component(runtime()?.load(&path, &bytes)?)
+                }
+            };
+            prepared.push(Prepared {
+                source,
+                checksum,
+                body,
+            });
+        }
+        Ok(prepared)
+    }
+
+    /// Runs one migration in a transaction together with its ledger change.
+    async fn apply(
+        &self,
+        mut db: Box<dyn Backend>,
+        migration: &Prepared<'_>,
+        direction: Direction,
+    ) -> (Box<dyn Backend>, Result<Ran, Error>) {
+        let source = migration.source;
+        let fail = |reason: String, hint: &str| Error::MigrationFailed {
+            version: source.version,
+            path: source.path().to_owned(),
+            reason,
+            hint: hint.to_owned(),
+        };
+        let rolled_back = match direction {
+            Direction::Up => {
+                "nothing was applied: its changes were rolled back and the ledger is unchanged. \
+                 Fix it and run `wasmig up` again."
+            }
+            Direction::Down => {
+                "nothing was reverted: its changes were rolled back and it is still applied. \
+                 Fix its down step and run `wasmig down` again."
+            }
+        };
+        self.reporter.event(&Event::Started {
+            version: source.version,
+            name: &source.name,
+            direction,
+        });
+        let started = Instant::now();
+        if let Err(e) = db.begin().await {
+            return (
+                db,
+                Err(fail(
+                    format!("cannot start a transaction: {e}"),
+                    rolled_back,
+                )),
+            );
+        }
+        let outcome: Result<(), String> = match &migration.body {
+            PreparedBody::Sql { up, down } => {
+                let script = match direction {
+                    Direction::Up => Some(up.as_str()),
+                    Direction::Down => down.as_deref(),
+                };
+                match script {
+                    Some(sql) => db.execute_script(sql).await.map_err(|e| e.to_string()),
+                    None => Err("it has no down script".to_owned()),
+                }
+            }
+            PreparedBody::Component(component) => {
+                let spec = RunSpec {
+                    direction,
+                    version: source.version,
+                    checksum: migration.checksum.clone(),
+                    env: self.env.clone(),
+                    limits: self.limits.clone(),
+                    reporter: self.reporter.clone(),
+                    transactional: true,
+                };
+                let result = match runtime() {
+                    Ok(rt) => rt.run(component, db, spec).await,
+                    Err(e) => return (db, Err(e)),
+                };
+                db = result.db;
+                result.outcome
+            }
+        };
+        let elapsed = started.elapsed();
+        let outcome = match outcome {
+            Ok(()) => self
+                .record(&mut *db, migration, direction, elapsed)
+                .await
+                .map_err(|e| format!("cannot update the ledger: {e}")),
+            Err(e) => Err(e),
+        };
+        let outcome = match outcome {
+            Ok(()) => db
+                .commit()
+                .await
+                .map_err(|e| format!("the commit failed: {e}")),
+            Err(e) => Err(e),
+        };
+        if let Err(reason) = outcome {
+            return match db.rollback().await {
+                Ok(()) => (db, Err(fail(reason, rolled_back))),
+                Err(e) => (
+                    db,
+                    Err(fail(
+                        reason,
+                        &format!(
+                            "the rollback failed too ({e}): check the database before \
+                             running wasmig again"
+                        ),
+                    )),
+                ),
+            };
+        }
+        self.reporter.event(&Event::Finished {
+            version: source.version,
+            name: &source.name,
+            direction,
+            elapsed,
+        });
+        (
+            db,
+            Ok(Ran {
+                version: source.version,
+                name: source.name.clone(),
+                elapsed,
+            }),
+        )
+    }
+
+    async fn record(
+        &self,
+        db: &mut dyn Backend,
+        migration: &Prepared<'_>,
+        direction: Direction,
+        elapsed: Duration,
+    ) -> Result<(), crate::DbError> {
+        let source = migration.source;
+        match direction {
+            Direction::Up => {
+                let entry = LedgerEntry {
+                    version: source.version,
+                    name: source.name.clone(),
+                    kind: source.kind(),
+                    checksum: migration.checksum.clone(),
+                    state: EntryState::Applied,
+                    applied_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+                    execution_ms: i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
+                    environment: self.env.name.clone(),
+                    error: None,
+                };
+                ledger::record(db, &entry).await
+            }
+            Direction::Down => ledger::remove(db, source.version).await,
+        }
+    }
+}
+
+/// The process's component runtime, built on first use.
+fn runtime() -> Result<&'static ComponentRuntime, Error> {
+    static RUNTIME: OnceLock<Result<ComponentRuntime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| ComponentRuntime::new().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| Error::Runtime(e.clone()))
+}
+
+fn read_payload(source: &MigrationSource) -> Result<Payload, Error> {
+    let read_text = |path: &Path| -> Result<String, Error> {
+        let bytes = fs::read(path).map_err(Error::io(path))?;
+        String::from_utf8(bytes).map_err(|_| Error::Source {
+            path: path.to_owned(),
+            message: "the SQL file is not valid UTF-8; save it as UTF-8".into(),
+        })
+    };
+    match &source.body {
+        SourceBody::Sql { up, down } => Ok(Payload::Sql {
+            up: read_text(up)?,
+            down: down.as_deref().map(read_text).transpose()?,
+        }),
+        SourceBody::Component { path } => Ok(Payload::Component {
+            bytes: fs::read(path).map_err(Error::io(path))?,
+            path: path.clone(),
+        }),
+        SourceBody::Crate { dir } => {
+            let path = guest_crate::artifact_path(dir);
+            let bytes = fs::read(&path).map_err(|e| Error::Source {
+                path: dir.clone(),
+                message: format!(
+                    "its component {} cannot be read ({e}); run `wasmig build`",
+                    path.display()
+                ),
+            })?;
+            Ok(Payload::Component { bytes, path })
+        }
+    }
+}
+
+/// The checksum of the bytes that run on `up`: the up script, or the
+/// component.
+fn checksum(payload: &Payload) -> String {
+    match payload {
+        Payload::Sql { up, .. } => sha256_hex(up.as_bytes()),
+        Payload::Component { bytes, .. } => sha256_hex(bytes),
+    }
+}

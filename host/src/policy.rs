@@ -1,0 +1,194 @@
+//! What a guest's statements may do.
+//!
+//! Transaction control belongs to the host: a migration runs in the
+//! transaction wasmig opened, and only wasmig commits it. Any statement of a
+//! guest's SQL that would begin, end or nest a transaction is refused before
+//! it reaches the database.
+
+/// Returns the transaction-control keyword `sql` starts one of its
+/// statements with, if any.
+pub fn transaction_control(sql: &str) -> Option<&'static str> {
+    split_statements(sql).find_map(|statement| {
+        let mut words = leading_words(statement);
+        let first = words.next()?.to_ascii_uppercase();
+        match first.as_str() {
+            "BEGIN" => Some("BEGIN"),
+            "START" => Some("START TRANSACTION"),
+            "COMMIT" => Some("COMMIT"),
+            "END" => Some("END"),
+            "ROLLBACK" => Some("ROLLBACK"),
+            "ABORT" => Some("ABORT"),
+            "SAVEPOINT" => Some("SAVEPOINT"),
+            "RELEASE" => Some("RELEASE"),
+            "PREPARE"
+                if words
+                    .next()
+                    .is_some_and(|w| w.eq_ignore_ascii_case("TRANSACTION")) =>
+            {
+                Some("PREPARE TRANSACTION")
+            }
+            "SET" => {
+                let second = words.next()?.to_ascii_uppercase();
+                match second.as_str() {
+                    "TRANSACTION" => Some("SET TRANSACTION"),
+                    "AUTOCOMMIT" => Some("SET AUTOCOMMIT"),
+                    "SESSION" | "LOCAL"
+                        if words
+                            .next()
+                            .is_some_and(|w| w.eq_ignore_ascii_case("CHARACTERISTICS")) =>
+                    {
+                        Some("SET SESSION CHARACTERISTICS")
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    })
+}
+
+/// Splits a script on `;` outside quotes, comments, dollar-quoted bodies
+/// and the `BEGIN … END` body of a `CREATE TRIGGER`.
+fn split_statements(sql: &str) -> impl Iterator<Item = &str> {
+    let bytes = sql.as_bytes();
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote {
+                    i += 1;
+                }
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'$' => {
+                // `$tag$ … $tag$` (PostgreSQL); `$1` placeholders have no closing `$`.
+                let tag_end = sql[i + 1..]
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .map(|n| i + 1 + n);
+                if let Some(tag_end) = tag_end.filter(|&e| bytes[e] == b'$') {
+                    let tag = &sql[i..=tag_end];
+                    if !tag[1..tag.len() - 1].starts_with(|c: char| c.is_ascii_digit()) {
+                        i = sql[tag_end + 1..]
+                            .find(tag)
+                            .map_or(bytes.len(), |n| tag_end + n + tag.len());
+                        continue;
+                    }
+                }
+            }
+            c if c.is_ascii_alphabetic() => {
+                let word_end = sql[i..]
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .map_or(bytes.len(), |n| i + n);
+                let word = &sql[i..word_end];
+                let in_trigger = || {
+                    let mut words = leading_words(&sql[start..i]);
+                    words
+                        .next()
+                        .is_some_and(|w| w.eq_ignore_ascii_case("CREATE"))
+                        && words.any(|w| w.eq_ignore_ascii_case("TRIGGER"))
+                };
+                if (word.eq_ignore_ascii_case("BEGIN") || word.eq_ignore_ascii_case("CASE"))
+                    && in_trigger()
+                {
+                    depth += 1;
+                } else if word.eq_ignore_ascii_case("END") && depth > 0 {
+                    depth -= 1;
+                }
+                i = word_end;
+                continue;
+            }
+            b';' if depth == 0 => {
+                parts.push(&sql[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if start < sql.len() {
+        parts.push(&sql[start..]);
+    }
+    parts.into_iter()
+}
+
+/// The words at the start of a statement, past comments.
+fn leading_words(statement: &str) -> impl Iterator<Item = &str> {
+    let mut rest = statement;
+    loop {
+        rest = rest.trim_start();
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, r)| r);
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, r)| r);
+        } else {
+            break;
+        }
+    }
+    rest.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_control_is_found_anywhere_in_a_script() {
+        assert_eq!(transaction_control("COMMIT"), Some("COMMIT"));
+        assert_eq!(transaction_control("  begin transaction;"), Some("BEGIN"));
+        assert_eq!(
+            transaction_control("UPDATE t SET x = 1; /* hi */ rollback"),
+            Some("ROLLBACK")
+        );
+        assert_eq!(
+            transaction_control("-- note\nSET TRANSACTION ISOLATION LEVEL SERIALIZABLE"),
+            Some("SET TRANSACTION")
+        );
+        assert_eq!(transaction_control("SAVEPOINT a"), Some("SAVEPOINT"));
+        assert_eq!(
+            transaction_control("start transaction"),
+            Some("START TRANSACTION")
+        );
+    }
+
+    #[test]
+    fn ordinary_statements_and_quoted_keywords_pass() {
+        assert_eq!(transaction_control("SELECT 'x; COMMIT'"), None);
+        assert_eq!(transaction_control("INSERT INTO t VALUES ('begin')"), None);
+        assert_eq!(transaction_control("UPDATE t SET ended = 1"), None);
+        assert_eq!(transaction_control("SET search_path = app"), None);
+        assert_eq!(
+            transaction_control(
+                "CREATE TRIGGER t AFTER INSERT ON a BEGIN SELECT CASE WHEN 1 THEN 2 END; \
+                 UPDATE b SET n = n + 1; END; CREATE TABLE c (x INT)"
+            ),
+            None
+        );
+        assert_eq!(
+            transaction_control(
+                "CREATE FUNCTION f() RETURNS int AS $$ BEGIN; COMMIT; $$ LANGUAGE sql"
+            ),
+            None
+        );
+        assert_eq!(transaction_control("SELECT $1; COMMIT"), Some("COMMIT"));
+        assert_eq!(
+            transaction_control("CREATE TRIGGER t AFTER INSERT ON a BEGIN SELECT 1; END; COMMIT"),
+            Some("COMMIT")
+        );
+    }
+}

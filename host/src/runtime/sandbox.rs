@@ -1,0 +1,159 @@
+//! The WASI world a guest sees: nothing ambient.
+//!
+//! | capability | what the guest gets |
+//! |---|---|
+//! | files | no preopened directories: every path fails to open |
+//! | network | TCP, UDP and name lookup denied |
+//! | environment variables, arguments | none (config values come from `env.var`) |
+//! | stdin | closed |
+//! | stdout, stderr | captured (up to [`OUTPUT_CAPACITY`] each) into the run's log |
+//! | wall clock | fixed at the migration's instant (see [`migration_instant`]) |
+//! | monotonic clock | starts at 0, advances 1 µs per read |
+//! | random, insecure random | a ChaCha stream seeded from the migration's checksum |
+//!
+//! With these, a migration run twice against the same database state and
+//! environment issues the same statements.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use sha2::{Digest, Sha256};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
+
+/// How much a guest may write to stdout and to stderr, each. Writes beyond it
+/// trap.
+pub const OUTPUT_CAPACITY: usize = 1 << 20;
+
+/// The captured stdout and stderr of a run.
+#[derive(Clone)]
+pub(crate) struct CapturedOutput {
+    pub(crate) stdout: MemoryOutputPipe,
+    pub(crate) stderr: MemoryOutputPipe,
+}
+
+impl CapturedOutput {
+    pub(crate) fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.contents()).into_owned()
+    }
+
+    pub(crate) fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents()).into_owned()
+    }
+}
+
+/// Builds the WASI context for one run of the migration whose checksum is
+/// `checksum` and whose version is `version`.
+pub(crate) fn wasi_context(version: i64, checksum: &str) -> (WasiCtx, CapturedOutput) {
+    let output = CapturedOutput {
+        stdout: MemoryOutputPipe::new(OUTPUT_CAPACITY),
+        stderr: MemoryOutputPipe::new(OUTPUT_CAPACITY),
+    };
+    let seed: [u8; 32] = Sha256::digest(format!("wasmig-random:{checksum}")).into();
+    let insecure_seed: [u8; 32] = Sha256::digest(format!("wasmig-insecure:{checksum}")).into();
+    let mut seed_u128 = [0u8; 16];
+    seed_u128.copy_from_slice(&insecure_seed[..16]);
+    let ctx = WasiCtxBuilder::new()
+        .stdout(output.stdout.clone())
+        .stderr(output.stderr.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .wall_clock(FixedWallClock(migration_instant(version)))
+        .monotonic_clock(SteppingMonotonicClock::default())
+        .secure_random(StdRng::from_seed(seed))
+        .insecure_random(StdRng::from_seed(insecure_seed))
+        .insecure_random_seed(u128::from_le_bytes(seed_u128))
+        .build();
+    (ctx, output)
+}
+
+/// The instant a migration's wall clock reads, as time since the Unix epoch.
+///
+/// A version written as a UTC timestamp (`YYYYMMDDHHMMSS`, as `wasmig new`
+/// and sqlx name migrations) reads as that instant; any other version reads
+/// as 2000-01-01T00:00:00Z. Either way it is the same on every run.
+pub fn migration_instant(version: i64) -> Duration {
+    const Y2K: u64 = 946_684_800;
+    timestamp_version(version).map_or(Duration::from_secs(Y2K), Duration::from_secs)
+}
+
+fn timestamp_version(version: i64) -> Option<u64> {
+    if !(1970_01_01_000000..=9999_12_31_235959).contains(&version) {
+        return None;
+    }
+    let v = version as u64;
+    let (date, time) = (v / 1_000_000, v % 1_000_000);
+    let (year, month, day) = (date / 10_000, (date / 100) % 100, date % 100);
+    let (hour, minute, second) = (time / 10_000, (time / 100) % 100, time % 100);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let days = days_from_civil(year as i64, month as i64, day as i64);
+    u64::try_from(days)
+        .ok()
+        .map(|d| d * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+struct FixedWallClock(Duration);
+
+impl HostWallClock for FixedWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn now(&self) -> Duration {
+        self.0
+    }
+}
+
+/// Advances one microsecond per read, so code that waits for time to pass
+/// terminates, and does so identically on every run.
+#[derive(Default)]
+struct SteppingMonotonicClock(AtomicU64);
+
+impl HostMonotonicClock for SteppingMonotonicClock {
+    fn resolution(&self) -> u64 {
+        1_000
+    }
+
+    fn now(&self) -> u64 {
+        self.0.fetch_add(1_000, Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_versions_read_as_their_instant() {
+        // 2024-05-01T12:30:00Z
+        assert_eq!(migration_instant(20240501123000).as_secs(), 1_714_566_600);
+        assert_eq!(migration_instant(19700101000000).as_secs(), 0);
+    }
+
+    #[test]
+    fn other_versions_read_as_y2k() {
+        assert_eq!(migration_instant(3).as_secs(), 946_684_800);
+        assert_eq!(migration_instant(20241301000000).as_secs(), 946_684_800);
+    }
+}

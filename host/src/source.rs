@@ -1,0 +1,351 @@
+//! Reading a migrations directory.
+//!
+//! One directory holds every migration, ordered by the number its name starts
+//! with. Recognised entries:
+//!
+//! | entry | migration |
+//! |---|---|
+//! | `<version>_<name>.up.sql` (+ optional `.down.sql`) | SQL, reversible when the down file exists |
+//! | `<version>_<name>.sql` | SQL, irreversible |
+//! | `<version>_<name>.wasm` | a prebuilt component |
+//! | `<version>_<name>/` with a `Cargo.toml` | a Rust guest crate, built by `wasmig build` |
+//!
+//! Hidden entries, `*.md`, and the guest workspace's `Cargo.toml`,
+//! `Cargo.lock` and `target/` are ignored; anything else is an error, so a
+//! misnamed migration never silently goes missing.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+
+/// A migration's version: the number its file name starts with.
+pub type Version = i64;
+
+/// One migration found in the directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationSource {
+    /// The version, from the leading digits of the name.
+    pub version: Version,
+    /// The descriptive part of the name, after `<version>_`.
+    pub name: String,
+    /// What the migration is made of.
+    pub body: SourceBody,
+}
+
+/// What a migration is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceBody {
+    /// SQL files.
+    Sql {
+        /// The up script.
+        up: PathBuf,
+        /// The down script, if the migration is reversible.
+        down: Option<PathBuf>,
+    },
+    /// A prebuilt component file.
+    Component {
+        /// The `.wasm` file.
+        path: PathBuf,
+    },
+    /// A Rust guest crate; its component is built into the crate directory.
+    Crate {
+        /// The crate directory.
+        dir: PathBuf,
+    },
+}
+
+/// The two kinds of migration, as the ledger and `status` name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MigrationKind {
+    /// SQL up/down files.
+    Sql,
+    /// A WebAssembly component.
+    Component,
+}
+
+impl MigrationKind {
+    /// The name stored in the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MigrationKind::Sql => "sql",
+            MigrationKind::Component => "component",
+        }
+    }
+
+    /// Parses a ledger name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sql" => Some(MigrationKind::Sql),
+            "component" => Some(MigrationKind::Component),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for MigrationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl MigrationSource {
+    /// Whether this is SQL or a component.
+    pub fn kind(&self) -> MigrationKind {
+        match self.body {
+            SourceBody::Sql { .. } => MigrationKind::Sql,
+            SourceBody::Component { .. } | SourceBody::Crate { .. } => MigrationKind::Component,
+        }
+    }
+
+    /// The file or directory a user would open to read this migration.
+    pub fn path(&self) -> &Path {
+        match &self.body {
+            SourceBody::Sql { up, .. } => up,
+            SourceBody::Component { path } => path,
+            SourceBody::Crate { dir } => dir,
+        }
+    }
+
+    /// The component file that runs for this migration, if it is a component.
+    /// For a crate, the file exists once the crate was built.
+    pub fn component_path(&self) -> Option<PathBuf> {
+        match &self.body {
+            SourceBody::Sql { .. } => None,
+            SourceBody::Component { path } => Some(path.clone()),
+            SourceBody::Crate { dir } => Some(crate::guest_crate::artifact_path(dir)),
+        }
+    }
+
+    /// `<version>_<name>`, how messages refer to a migration.
+    pub fn label(&self) -> String {
+        format!("{}_{}", self.version, self.name)
+    }
+}
+
+/// Reads `dir` and returns its migrations ordered by version.
+///
+/// # Errors
+/// Fails when the directory cannot be read, when an entry's name is not a
+/// migration name, when a `.down.sql` has no `.up.sql`, or when two entries
+/// share a version.
+pub fn discover(dir: &Path) -> Result<Vec<MigrationSource>, Error> {
+    let entries = fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut found: BTreeMap<Version, MigrationSource> = BTreeMap::new();
+    let mut downs: BTreeMap<(Version, String), PathBuf> = BTreeMap::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| Error::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = entry.path();
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else {
+            return Err(Error::Source {
+                path,
+                message: "the name is not valid UTF-8".into(),
+            });
+        };
+        let is_dir = path.is_dir();
+        if is_ignored(file_name, is_dir) {
+            continue;
+        }
+        let unrecognised = || Error::Source {
+            path: path.clone(),
+            message: format!(
+                "`{file_name}` is not a migration: expected <version>_<name>.up.sql (with an \
+                 optional .down.sql), <version>_<name>.sql, <version>_<name>.wasm or a \
+                 <version>_<name>/ crate directory; rename it, or move it out of the directory"
+            ),
+        };
+        let (stem, body) = if is_dir {
+            if !path.join("Cargo.toml").is_file() {
+                return Err(Error::Source {
+                    path: path.clone(),
+                    message: format!(
+                        "directory `{file_name}` has no Cargo.toml: a migration directory is a \
+                         Rust guest crate (create one with `wasmig new <name> --rust`)"
+                    ),
+                });
+            }
+            (file_name, SourceBody::Crate { dir: path.clone() })
+        } else if let Some(stem) = file_name.strip_suffix(".down.sql") {
+            let (version, name) = split_name(stem).ok_or_else(unrecognised)?;
+            downs.insert((version, name.to_owned()), path.clone());
+            continue;
+        } else if let Some(stem) = file_name.strip_suffix(".up.sql") {
+            (
+                stem,
+                SourceBody::Sql {
+                    up: path.clone(),
+                    down: None,
+                },
+            )
+        } else if let Some(stem) = file_name.strip_suffix(".sql") {
+            (
+                stem,
+                SourceBody::Sql {
+                    up: path.clone(),
+                    down: None,
+                },
+            )
+        } else if let Some(stem) = file_name.strip_suffix(".wasm") {
+            (stem, SourceBody::Component { path: path.clone() })
+        } else {
+            return Err(unrecognised());
+        };
+        let (version, name) = split_name(stem).ok_or_else(unrecognised)?;
+        let source = MigrationSource {
+            version,
+            name: name.to_owned(),
+            body,
+        };
+        if let Some(previous) = found.get(&version) {
+            return Err(duplicate(previous.path(), &path, version));
+        }
+        found.insert(version, source);
+    }
+    for ((version, name), down_path) in downs {
+        match found.get_mut(&version) {
+            Some(MigrationSource {
+                name: up_name,
+                body: SourceBody::Sql { up, down },
+                ..
+            }) if *up_name == name && up.to_string_lossy().ends_with(".up.sql") => {
+                *down = Some(down_path);
+            }
+            _ => {
+                return Err(Error::Source {
+                    path: down_path,
+                    message: format!(
+                        "down script without an up script: add {version}_{name}.up.sql beside it"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(found.into_values().collect())
+}
+
+fn duplicate(first: &Path, second: &Path, version: Version) -> Error {
+    let (first, second) = if first <= second {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    Error::DuplicateVersion {
+        version,
+        first: first.to_owned(),
+        second: second.to_owned(),
+    }
+}
+
+/// Entries that live in a migrations directory without being migrations.
+fn is_ignored(file_name: &str, is_dir: bool) -> bool {
+    file_name.starts_with('.')
+        || file_name.ends_with(".md")
+        || (is_dir && file_name == "target")
+        || (!is_dir && matches!(file_name, "Cargo.toml" | "Cargo.lock"))
+}
+
+/// Splits `0042_add_users` into `(42, "add_users")`.
+fn split_name(stem: &str) -> Option<(Version, &str)> {
+    let (digits, name) = stem.split_once('_')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return None;
+    }
+    let version = digits.parse().ok()?;
+    Some((version, name))
+}
+
+/// The lowercase hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(files: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for f in files {
+            let path = dir.path().join(f);
+            if let Some(crate_dir) = f.strip_suffix('/') {
+                fs::create_dir_all(dir.path().join(crate_dir)).unwrap();
+                fs::write(dir.path().join(crate_dir).join("Cargo.toml"), "").unwrap();
+            } else {
+                fs::write(path, "SELECT 1;").unwrap();
+            }
+        }
+        dir
+    }
+
+    #[test]
+    fn mixed_directory_is_ordered_by_version() {
+        let dir = dir_with(&[
+            "10_seed.wasm",
+            "2_users.up.sql",
+            "2_users.down.sql",
+            "3_index.sql",
+            "0004_backfill/",
+            "README.md",
+            "Cargo.toml",
+            ".gitignore",
+        ]);
+        let found = discover(dir.path()).unwrap();
+        let labels: Vec<_> = found.iter().map(|m| m.label()).collect();
+        assert_eq!(labels, ["2_users", "3_index", "4_backfill", "10_seed"]);
+        assert!(matches!(
+            &found[0].body,
+            SourceBody::Sql { down: Some(_), .. }
+        ));
+        assert!(matches!(&found[1].body, SourceBody::Sql { down: None, .. }));
+        assert!(matches!(&found[2].body, SourceBody::Crate { .. }));
+        assert_eq!(found[3].kind(), MigrationKind::Component);
+    }
+
+    #[test]
+    fn duplicate_versions_name_both_files() {
+        let dir = dir_with(&["1_a.sql", "001_b.up.sql"]);
+        let err = discover(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("1_a.sql") && err.contains("001_b.up.sql"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_names_are_errors() {
+        for bad in ["notes.txt", "abc_x.sql", "12.sql", "3_bad name.sql"] {
+            let dir = dir_with(&[bad]);
+            let err = discover(dir.path()).unwrap_err().to_string();
+            assert!(
+                err.contains(bad) || err.contains("not a migration"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn orphan_down_script_is_an_error() {
+        let dir = dir_with(&["5_x.down.sql"]);
+        let err = discover(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("5_x.up.sql"), "{err}");
+    }
+}

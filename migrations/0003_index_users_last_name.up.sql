@@ -1,0 +1,1 @@
+CREATE INDEX users_last_name ON users (last_name);
