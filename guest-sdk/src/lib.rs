@@ -43,6 +43,7 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "__export_world",
         default_bindings_module: "wasmig_guest::bindings",
+        additional_derives: [PartialEq],
     });
 }
 

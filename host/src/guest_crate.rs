@@ -173,6 +173,64 @@ fn package_name(dir: &Path) -> Result<String, Error> {
         })
 }
 
+/// Path dependencies that live outside the migrations directory. Cargo
+/// mixes the absolute path of such a dependency into the symbol hashes, so
+/// the component's bytes (and checksum) then depend on where the project is
+/// checked out. Registry and git dependencies, and path dependencies inside
+/// the directory, do not have this problem.
+///
+/// # Errors
+/// Fails when a manifest cannot be read.
+pub fn external_path_dependencies(
+    dir: &Path,
+    crates: &[&MigrationSource],
+) -> Result<Vec<String>, Error> {
+    let dir = dir.canonicalize().map_err(Error::io(dir))?;
+    let mut manifests = vec![dir.join("Cargo.toml")];
+    for source in crates {
+        if let SourceBody::Crate { dir: crate_dir } = &source.body {
+            manifests.push(crate_dir.join("Cargo.toml"));
+        }
+    }
+    let mut found = Vec::new();
+    for manifest in manifests {
+        let Ok(text) = fs::read_to_string(&manifest) else {
+            continue;
+        };
+        let table: toml::Table = toml::from_str(&text).map_err(|e| Error::Source {
+            path: manifest.clone(),
+            message: format!("invalid Cargo.toml: {e}"),
+        })?;
+        let base = manifest.parent().unwrap_or(&dir);
+        let sections = [
+            table.get("dependencies"),
+            table.get("workspace").and_then(|w| w.get("dependencies")),
+        ];
+        for deps in sections.into_iter().flatten().filter_map(|d| d.as_table()) {
+            for (name, spec) in deps {
+                let Some(path) = spec.get("path").and_then(|p| p.as_str()) else {
+                    continue;
+                };
+                let resolved = base
+                    .join(path)
+                    .canonicalize()
+                    .unwrap_or_else(|_| base.join(path));
+                if !resolved.starts_with(&dir) {
+                    let entry = format!(
+                        "`{name}` ({}) in {}",
+                        resolved.display(),
+                        manifest.display()
+                    );
+                    if !found.contains(&entry) {
+                        found.push(entry);
+                    }
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// Builds the given crates of the migrations directory `dir` in one cargo
 /// invocation and writes each one's `migration.wasm`.
 ///
@@ -262,7 +320,9 @@ pub async fn build(dir: &Path, crates: &[&MigrationSource]) -> Result<(), Error>
         let digest = source_digest(&crate_dir)?;
         append_custom_section(&mut bytes, SOURCE_SECTION, digest.as_bytes());
         let artifact = artifact_path(&crate_dir);
-        let partial = crate_dir.join(format!(".{ARTIFACT}.partial"));
+        // Concurrent builds of the same crate each write their own file and
+        // rename it into place, so a reader never sees half a component.
+        let partial = crate_dir.join(format!(".{ARTIFACT}.{}.partial", std::process::id()));
         fs::write(&partial, &bytes).map_err(Error::io(&partial))?;
         fs::rename(&partial, &artifact).map_err(Error::io(&artifact))?;
     }

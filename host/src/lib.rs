@@ -13,7 +13,7 @@
 //! - [`runtime`]: the wasmtime engine, sandbox, limits and host imports;
 //! - [`backend`]: one database connection per dialect behind one trait;
 //! - [`policy`]: what a guest's statements may do;
-//! - [`config`]: `wasmig.toml`;
+//! - [`config`]: the `wasmig.toml` file;
 //! - [`report`]: progress and log events.
 
 pub mod backend;

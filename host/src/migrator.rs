@@ -158,6 +158,17 @@ impl Migrator {
         self.reporter.event(&Event::Building {
             crates: to_build.len(),
         });
+        for dependency in guest_crate::external_path_dependencies(&self.dir, &to_build)? {
+            self.reporter.event(&Event::Warning {
+                message: &format!(
+                    "path dependency {dependency} lies outside the migrations directory: cargo \
+                     hashes its absolute path into the component, so a build in another \
+                     checkout location gives other checksums. Depend on a published or git \
+                     version, or keep it inside the migrations directory, for checksums that \
+                     do not depend on where the project lives."
+                ),
+            });
+        }
         guest_crate::build(&self.dir, &to_build).await?;
         Ok(to_build.iter().map(|s| s.version).collect())
     }
@@ -252,16 +263,25 @@ impl Migrator {
             payloads.insert(source.version, payload);
         }
         let mut db = self.connect().await?;
-        ledger::ensure(&mut *db).await?;
-        let entries = ledger::read(&mut *db).await?;
+        let mut ledger_exists = ledger::exists(&mut *db).await?;
+        let entries = if ledger_exists {
+            ledger::read(&mut *db).await?
+        } else {
+            Vec::new()
+        };
         let statuses = planner::reconcile(&with_sums, &entries);
         let versions = planner::plan_up(&statuses, options)?;
         let prepared = self.prepare(&sources, &mut payloads, &versions)?;
         let mut report = RunReport::default();
         for migration in &prepared {
-            let (returned, result) = self.apply(db, migration, Direction::Up).await;
+            // A new ledger is created in the first migration's transaction,
+            // so a failed first run leaves the database untouched.
+            let (returned, result) = self
+                .apply(db, migration, Direction::Up, !ledger_exists)
+                .await;
             db = returned;
             report.migrations.push(result?);
+            ledger_exists = true;
         }
         Ok(report)
     }
@@ -275,8 +295,11 @@ impl Migrator {
     pub async fn down(&self, target: DownTarget) -> Result<RunReport, Error> {
         let sources = self.sources()?;
         let mut db = self.connect().await?;
-        ledger::ensure(&mut *db).await?;
-        let entries = ledger::read(&mut *db).await?;
+        let entries = if ledger::exists(&mut *db).await? {
+            ledger::read(&mut *db).await?
+        } else {
+            Vec::new()
+        };
         let applied: Vec<&MigrationSource> = sources
             .iter()
             .filter(|s| entries.iter().any(|e| e.version == s.version))
@@ -314,7 +337,7 @@ impl Migrator {
         let prepared = self.prepare(&sources, &mut payloads, &versions)?;
         let mut report = RunReport::default();
         for migration in &prepared {
-            let (returned, result) = self.apply(db, migration, Direction::Down).await;
+            let (returned, result) = self.apply(db, migration, Direction::Down, false).await;
             db = returned;
             report.migrations.push(result?);
         }
@@ -365,6 +388,7 @@ impl Migrator {
         mut db: Box<dyn Backend>,
         migration: &Prepared<'_>,
         direction: Direction,
+        create_ledger: bool,
     ) -> (Box<dyn Backend>, Result<Ran, Error>) {
         let source = migration.source;
         let fail = |reason: String, hint: &str| Error::MigrationFailed {
@@ -397,6 +421,10 @@ impl Migrator {
                     rolled_back,
                 )),
             );
+        }
+        if create_ledger && let Err(e) = ledger::ensure(&mut *db).await {
+            let _ = db.rollback().await;
+            return (db, Err(e));
         }
         let outcome: Result<(), String> = match &migration.body {
             PreparedBody::Sql { up, down } => {

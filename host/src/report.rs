@@ -38,6 +38,11 @@ pub enum Event<'a> {
         /// How many crates.
         crates: usize,
     },
+    /// Something the operator should know that does not stop the run.
+    Warning {
+        /// What, and what to do.
+        message: &'a str,
+    },
     /// A migration starts.
     Started {
         /// Its version.

@@ -259,7 +259,6 @@ impl Backend for SqliteBackend {
 
 fn columns_of(stmt: &rusqlite::Statement<'_>) -> Vec<Column> {
     stmt.columns()
-        .into_iter()
         .map(|c| Column {
             name: c.name().to_owned(),
             type_name: c.decl_type().unwrap_or_default().to_owned(),
@@ -283,10 +282,15 @@ fn read_row(row: &rusqlite::Row<'_>, columns: &[Column]) -> Result<Vec<Value>, D
 /// integers and text.
 fn to_value(cell: ValueRef<'_>, decl_type: &str) -> Value {
     let decl = decl_type.to_ascii_uppercase();
+    // DECIMAL and NUMERIC columns have NUMERIC affinity: SQLite stores
+    // `12.50` as the REAL 12.5 (or `12.00` as the INTEGER 12).
+    let decimal = decl.contains("DECIMAL") || decl.contains("NUMERIC");
     match cell {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) if decl.contains("BOOL") => Value::Boolean(i != 0),
+        ValueRef::Integer(i) if decimal => Value::Decimal(i.to_string()),
         ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Real(f) if decimal => Value::Decimal(f.to_string()),
         ValueRef::Real(f) => Value::Float(f),
         ValueRef::Text(bytes) => {
             let text = String::from_utf8_lossy(bytes).into_owned();
@@ -298,7 +302,7 @@ fn to_value(cell: ValueRef<'_>, decl_type: &str) -> Value {
                 Value::Timestamp(text)
             } else if decl == "DATE" {
                 Value::Date(text)
-            } else if decl.contains("DECIMAL") || decl.contains("NUMERIC") {
+            } else if decimal {
                 Value::Decimal(text)
             } else {
                 Value::Text(text)

@@ -47,6 +47,9 @@ impl Reporter for Console {
                 };
                 let _ = writeln!(err, "  [{version}] {level}: {message}");
             }
+            Event::Warning { message } => {
+                let _ = writeln!(err, "warning: {message}");
+            }
             _ if self.quiet => {}
             Event::Building { crates } => {
                 let _ = writeln!(err, "building {crates} guest crate(s)…");

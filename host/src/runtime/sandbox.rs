@@ -81,7 +81,7 @@ pub fn migration_instant(version: i64) -> Duration {
 }
 
 fn timestamp_version(version: i64) -> Option<u64> {
-    if !(1970_01_01_000000..=9999_12_31_235959).contains(&version) {
+    if !(19_700_101_000_000..=99_991_231_235_959).contains(&version) {
         return None;
     }
     let v = version as u64;

@@ -21,7 +21,9 @@ impl Migration for SeedDemoUsers {
             None => 5,
         };
         let first_names = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald"];
-        let last_names = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth"];
+        let last_names = [
+            "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth",
+        ];
         let mut users = Vec::new();
         let mut profiles = Vec::new();
         for i in 0..count {

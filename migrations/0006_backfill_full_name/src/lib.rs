@@ -47,7 +47,9 @@ impl Migration for BackfillFullName {
             done += batch.len() as u64;
             env.progress(done, Some(total as u64));
         }
-        env.info(&format!("filled {filled} of {done} users without a full name"));
+        env.info(&format!(
+            "filled {filled} of {done} users without a full name"
+        ));
         Ok(())
     }
 

@@ -1,0 +1,478 @@
+//! The core promises on the embedded SQLite, through the `wasmig` binary:
+//! migrations apply, revert and report; every failure names the migration,
+//! exits non-zero and leaves the database exactly as it was.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::fs;
+
+use support::{Project, repo};
+
+const NOTES: &str = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);";
+
+/// A project with one applied migration (so the ledger exists) and a
+/// snapshot of the database taken before the failing attempt.
+fn applied_base() -> (Project, String) {
+    let p = Project::new();
+    p.sql("1_notes", NOTES, Some("DROP TABLE notes;"));
+    p.wasmig(&["up"]).ok();
+    let before = p.dump();
+    assert!(before.contains("wasmig_migrations"));
+    (p, before)
+}
+
+// ---- the sample project -------------------------------------------------
+
+#[test]
+fn sample_project_applies_and_status_json_lists_every_migration() {
+    let p = Project::new();
+    let sample = repo().join("migrations");
+    p.wasmig_on(&sample, &["up"]).ok();
+
+    let run = p.wasmig_on(&sample, &["status", "--format", "json"]).ok();
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let migrations = doc["migrations"].as_array().unwrap();
+    let kinds: Vec<(i64, &str)> = migrations
+        .iter()
+        .map(|m| (m["version"].as_i64().unwrap(), m["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (1, "sql"),
+            (2, "sql"),
+            (3, "sql"),
+            (4, "sql"),
+            (5, "component"),
+            (6, "component")
+        ]
+    );
+    for m in migrations {
+        assert_eq!(m["status"], "applied", "{m}");
+        assert_eq!(m["checksum"].as_str().unwrap().len(), 64, "{m}");
+        assert!(m["applied_at"].is_string(), "{m}");
+        assert_eq!(m["checksum"], m["file_checksum"]);
+    }
+    // The backfill ran after the seed: every demo user has a name, and the
+    // one without a last name got just the first name.
+    assert_eq!(
+        p.column("SELECT full_name FROM users ORDER BY id"),
+        [
+            "Ada Lovelace",
+            "Grace Hopper",
+            "Alan",
+            "Edsger Dijkstra",
+            "Barbara Liskov"
+        ]
+    );
+}
+
+#[test]
+fn sample_down_two_then_up_round_trips_and_a_second_up_is_a_no_op() {
+    let p = Project::new();
+    let sample = repo().join("migrations");
+    p.wasmig_on(&sample, &["up"]).ok();
+    const USERS: &str = "SELECT id || ' ' || email || ' ' || coalesce(full_name, '-') FROM users";
+    const LEDGER: &str = "SELECT version || ' ' || kind || ' ' || checksum FROM wasmig_migrations";
+    let applied_users = p.column(USERS);
+    let applied_ledger = p.column(LEDGER);
+    assert_eq!(applied_users.len(), 5);
+    assert_eq!(applied_ledger.len(), 6);
+
+    p.wasmig_on(&sample, &["down", "--steps", "2"])
+        .ok()
+        .says(&["reverted 2 migration(s)"]);
+    assert_eq!(p.column("SELECT count(*) FROM users"), ["0"]);
+    assert_eq!(
+        p.column("SELECT version FROM wasmig_migrations ORDER BY version"),
+        ["1", "2", "3", "4"]
+    );
+
+    p.wasmig_on(&sample, &["up"])
+        .ok()
+        .says(&["applied 2 migration(s)"]);
+    assert_eq!(p.column(USERS), applied_users);
+    assert_eq!(p.column(LEDGER), applied_ledger);
+
+    let before = p.dump();
+    p.wasmig_on(&sample, &["up"]).ok().says(&["nothing to do"]);
+    assert_eq!(p.dump(), before);
+}
+
+#[test]
+fn seed_migration_seeds_in_dev_only_and_reads_its_allowed_config_value() {
+    let sample = repo().join("migrations");
+
+    let prod = Project::new();
+    prod.wasmig_on(&sample, &["up", "--env", "prod"]).ok();
+    assert_eq!(prod.column("SELECT count(*) FROM users"), ["0"]);
+    assert_eq!(
+        prod.column("SELECT DISTINCT environment FROM wasmig_migrations"),
+        ["prod"]
+    );
+
+    let dev = Project::new();
+    dev.config("[env.dev]\nvars = { demo_users = \"3\" }\n");
+    dev.wasmig_on(&sample, &["--env", "dev", "up"])
+        .ok()
+        .says(&["seeded 3 demo users"]);
+    assert_eq!(dev.column("SELECT count(*) FROM users"), ["3"]);
+}
+
+#[test]
+fn rebuilding_an_unchanged_crate_keeps_its_checksum() {
+    let p = Project::new();
+    let sample = repo().join("migrations");
+    let crate_dir = sample.join("0006_backfill_full_name");
+    let artifact = crate_dir.join("migration.wasm");
+    p.wasmig_on(&sample, &["build", "--force"]).ok();
+    let first = fs::read(&artifact).unwrap();
+    // Unchanged sources: nothing is rebuilt.
+    p.wasmig_on(&sample, &["build"])
+        .ok()
+        .says(&["every guest crate is up to date"]);
+    // A real recompilation (the source's timestamp moved, not its content)
+    // gives the same bytes.
+    let source = crate_dir.join("src/lib.rs");
+    let file = fs::File::options().write(true).open(&source).unwrap();
+    file.set_modified(std::time::SystemTime::now()).unwrap();
+    p.wasmig_on(&sample, &["build", "--force"]).ok();
+    assert_eq!(
+        fs::read(&artifact).unwrap(),
+        first,
+        "a rebuild changed the bytes"
+    );
+}
+
+// ---- targets ------------------------------------------------------------
+
+fn four_tables() -> Project {
+    let p = Project::new();
+    for v in 1..=4 {
+        p.sql(
+            &format!("{v}_t{v}"),
+            &format!("CREATE TABLE t{v} (id INTEGER);"),
+            Some(&format!("DROP TABLE t{v};")),
+        );
+    }
+    p
+}
+
+fn applied_versions(p: &Project) -> Vec<String> {
+    p.column("SELECT version FROM wasmig_migrations ORDER BY version")
+}
+
+#[test]
+fn up_to_applies_through_the_target_and_count_limits() {
+    let p = four_tables();
+    p.wasmig(&["up", "--to", "2"]).ok();
+    assert_eq!(applied_versions(&p), ["1", "2"]);
+    p.wasmig(&["up", "--count", "1"]).ok();
+    assert_eq!(applied_versions(&p), ["1", "2", "3"]);
+    p.wasmig(&["up"]).ok();
+    assert_eq!(applied_versions(&p), ["1", "2", "3", "4"]);
+}
+
+#[test]
+fn down_to_reverts_everything_newer_and_keeps_the_target() {
+    let p = four_tables();
+    p.wasmig(&["up"]).ok();
+    p.wasmig(&["down", "--to", "2"]).ok();
+    assert_eq!(applied_versions(&p), ["1", "2"]);
+    assert_eq!(
+        p.column("SELECT count(*) FROM sqlite_schema WHERE name = 't3'"),
+        ["0"]
+    );
+    assert_eq!(
+        p.column("SELECT count(*) FROM sqlite_schema WHERE name = 't2'"),
+        ["1"]
+    );
+    p.wasmig(&["down", "--to", "2"])
+        .ok()
+        .says(&["nothing to do"]);
+    p.wasmig(&["down"]).ok();
+    assert_eq!(applied_versions(&p), ["1"]);
+    p.wasmig(&["down", "--to", "0"]).ok();
+    assert!(applied_versions(&p).is_empty());
+}
+
+#[test]
+fn irreversible_migration_is_not_reverted() {
+    let p = Project::new();
+    p.sql("1_a", "CREATE TABLE a (id INTEGER);", None);
+    p.sql("2_b", "CREATE TABLE b (id INTEGER);", Some("DROP TABLE b;"));
+    p.wasmig(&["up"]).ok();
+    let before = p.dump();
+    p.wasmig(&["down", "--steps", "2"]).fails().says(&[
+        "1_a.sql",
+        "irreversible",
+        "wasmig down --to 1",
+    ]);
+    assert_eq!(p.dump(), before);
+}
+
+// ---- failures leave nothing behind ----------------------------------------
+
+#[test]
+fn guest_err_rolls_back_and_records_nothing() {
+    let (p, before) = applied_base();
+    p.component("2_give_up", "guest_err");
+    p.wasmig(&["up"]).fails().says(&[
+        "migration 2",
+        "2_give_up.wasm",
+        "refusing to continue: the data does not look right",
+        "nothing was applied",
+    ]);
+    assert_eq!(p.dump(), before);
+}
+
+#[test]
+fn guest_panic_rolls_back_and_shows_the_panic_message() {
+    let (p, before) = applied_base();
+    p.component("2_panics", "guest_panic");
+    p.wasmig(&["up"]).fails().says(&[
+        "migration 2",
+        "2_panics.wasm",
+        "boom: invariant violated after 1 rows",
+        "nothing was applied",
+    ]);
+    assert_eq!(p.dump(), before);
+}
+
+#[test]
+fn infinite_loop_is_stopped_by_fuel() {
+    let (p, before) = applied_base();
+    p.config("[limits]\nfuel = 50_000_000\n");
+    p.component("2_spins", "infinite_loop");
+    p.wasmig(&["up"]).fails().says(&[
+        "migration 2",
+        "2_spins.wasm",
+        "CPU budget of 50000000 fuel units",
+        "raise `fuel` under [limits]",
+    ]);
+    assert_eq!(p.dump(), before);
+}
+
+#[test]
+fn memory_hog_is_stopped_by_the_memory_limit() {
+    let (p, before) = applied_base();
+    p.config("[limits]\nmemory_mb = 64\n");
+    p.component("2_hoards", "memory_hog");
+    p.wasmig(&["up"])
+        .fails()
+        .says(&["migration 2", "memory limit of 64 MiB", "memory_mb"]);
+    assert_eq!(p.dump(), before);
+}
+
+#[test]
+fn commit_from_a_guest_is_refused_and_everything_rolls_back() {
+    let (p, before) = applied_base();
+    p.component("2_commits", "commit_midway");
+    p.wasmig(&["up"]).fails().says(&[
+        "migration 2",
+        "`COMMIT` is not allowed in a migration",
+        "nothing was applied",
+    ]);
+    assert_eq!(p.dump(), before);
+}
+
+#[test]
+fn edited_applied_migration_is_refused_naming_both_checksums() {
+    let (p, _) = applied_base();
+    p.sql("2_more", "CREATE TABLE more (id INTEGER);", None);
+    let original = sha256(NOTES);
+    fs::write(
+        p.migrations.join("1_notes.up.sql"),
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);",
+    )
+    .unwrap();
+    let edited = sha256("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);");
+    let before = p.dump();
+    p.wasmig(&["up"]).fails().says(&[
+        "1_notes.up.sql",
+        "changed after it was applied",
+        &original,
+        &edited,
+        "git checkout",
+    ]);
+    assert_eq!(p.dump(), before);
+    let status = p.status_json();
+    assert_eq!(status["migrations"][0]["status"], "changed");
+    assert_eq!(status["migrations"][1]["status"], "pending");
+}
+
+#[test]
+fn duplicate_version_is_refused_naming_both_files() {
+    let (p, before) = applied_base();
+    p.sql("2_left", "CREATE TABLE l (id INTEGER);", None);
+    p.sql("002_right", "CREATE TABLE r (id INTEGER);", None);
+    p.wasmig(&["up"])
+        .fails()
+        .says(&["version 2 is used twice", "002_right.sql", "2_left.sql"]);
+    assert_eq!(p.dump(), before);
+}
+
+#[test]
+fn unknown_file_in_the_directory_is_refused() {
+    let (p, before) = applied_base();
+    fs::write(p.migrations.join("2-typo.sql"), "SELECT 1;").unwrap();
+    p.wasmig(&["up"]).fails().says(&[
+        "2-typo.sql",
+        "is not a migration",
+        "<version>_<name>.up.sql",
+    ]);
+    assert_eq!(p.dump(), before);
+}
+
+#[test]
+fn corrupt_component_is_refused_before_anything_runs() {
+    let (p, before) = applied_base();
+    p.sql("2_fine", "CREATE TABLE fine (id INTEGER);", None);
+    let mut bytes = fs::read(support::fixture("typed_values")).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    fs::write(p.migrations.join("3_truncated.wasm"), bytes).unwrap();
+    fs::write(p.migrations.join("4_not_wasm.wasm"), b"definitely not wasm").unwrap();
+    p.wasmig(&["up"])
+        .fails()
+        .says(&["3_truncated.wasm", "not a valid component"]);
+    // The valid SQL migration before it did not run either.
+    assert_eq!(p.dump(), before);
+    fs::remove_file(p.migrations.join("3_truncated.wasm")).unwrap();
+    p.wasmig(&["up"])
+        .fails()
+        .says(&["4_not_wasm.wasm", "not a WebAssembly file"]);
+    assert_eq!(p.dump(), before);
+}
+
+#[test]
+fn component_of_another_world_is_refused() {
+    let (p, before) = applied_base();
+    p.component("2_command", "wrong_world");
+    p.wasmig(&["up"]).fails().says(&[
+        "2_command.wasm",
+        "does not export up and down",
+        "wasi:cli/run",
+        "wasmig:migration/migration@0.1.0",
+    ]);
+    assert_eq!(p.dump(), before);
+}
+
+#[test]
+fn failed_first_migration_leaves_a_fresh_database_empty() {
+    let p = Project::new();
+    p.sql(
+        "1_broken",
+        "CREATE TABLE ok (id INTEGER); THIS IS NOT SQL;",
+        None,
+    );
+    p.wasmig(&["up"])
+        .fails()
+        .says(&["migration 1", "1_broken.sql", "syntax error"]);
+    assert_eq!(p.dump(), "");
+}
+
+// ---- the guest's view -------------------------------------------------------
+
+#[test]
+fn every_value_type_round_trips_through_batch_query_and_cursor() {
+    let p = Project::new();
+    p.component("1_typed", "typed_values");
+    p.wasmig(&["up"])
+        .ok()
+        .says(&["typed values ok: 2500 rows in 3 batches"]);
+    p.wasmig(&["down"]).ok();
+    assert_eq!(
+        p.column("SELECT count(*) FROM sqlite_schema WHERE name = 'typed'"),
+        ["0"]
+    );
+}
+
+#[test]
+fn sandbox_hides_files_network_env_and_fixes_clock_and_randomness() {
+    let p = Project::new();
+    p.config("[env.staging]\nvars = { greeting = \"hello\" }\n");
+    p.component("20240501123000_probe", "sandbox_probe");
+    p.wasmig(&["--env", "staging", "up"])
+        .ok()
+        .says(&["hello from the guest's stdout"]);
+    let fact = |key: &str| {
+        p.column(&format!("SELECT value FROM probe WHERE key = '{key}'"))
+            .pop()
+            .unwrap()
+    };
+    assert!(fact("passwd").starts_with("error"), "{}", fact("passwd"));
+    assert!(
+        fact("root_dir").starts_with("error"),
+        "{}",
+        fact("root_dir")
+    );
+    assert!(fact("tcp").starts_with("error"), "{}", fact("tcp"));
+    assert_eq!(fact("env_vars"), "0");
+    assert_eq!(fact("args"), "0");
+    assert_eq!(fact("unix_time"), "1714566600");
+    assert_eq!(fact("env_name"), "staging");
+    assert_eq!(fact("allowed_var"), "hello");
+    assert_eq!(fact("other_var"), "<none>");
+
+    // Same checksum, same seed: a second run sees the same HashMap order.
+    let order = fact("hashmap_order");
+    let again = Project::new();
+    again.config("[env.staging]\nvars = { greeting = \"hello\" }\n");
+    again.component("20240501123000_probe", "sandbox_probe");
+    again.wasmig(&["--env", "staging", "up"]).ok();
+    assert_eq!(
+        again.column("SELECT value FROM probe WHERE key = 'hashmap_order'"),
+        [order]
+    );
+}
+
+// ---- scaffolding ------------------------------------------------------------
+
+#[test]
+fn new_creates_numbered_sql_and_rust_migrations_that_validate_reports() {
+    let p = Project::new();
+    p.sql(
+        "0001_first",
+        "CREATE TABLE first (id INTEGER);",
+        Some("DROP TABLE first;"),
+    );
+    p.wasmig(&["new", "add_things"])
+        .ok()
+        .says(&["0002_add_things.up.sql"]);
+    assert!(p.migrations.join("0002_add_things.down.sql").exists());
+    p.wasmig(&["new", "fill_things", "--rust"])
+        .ok()
+        .says(&["0003_fill_things"]);
+    let manifest = fs::read_to_string(p.migrations.join("0003_fill_things/Cargo.toml")).unwrap();
+    assert!(manifest.contains("cdylib") && manifest.contains("wasmig-guest"));
+    assert!(
+        fs::read_to_string(p.migrations.join("Cargo.toml"))
+            .unwrap()
+            .contains("[workspace]")
+    );
+    p.wasmig(&["validate"])
+        .fails()
+        .says(&["0003_fill_things", "run `wasmig build`"]);
+    p.wasmig(&["new", "bad name!"])
+        .fails()
+        .says(&["not a valid migration name"]);
+}
+
+#[test]
+fn every_command_has_help() {
+    let p = Project::new();
+    for command in ["new", "build", "up", "down", "status", "validate"] {
+        let run = p.wasmig(&[command, "--help"]).ok();
+        assert!(
+            run.stdout.contains("--database-url"),
+            "{command}: {}",
+            run.stdout
+        );
+    }
+}
+
+fn sha256(text: &str) -> String {
+    wasmig::source::sha256_hex(text.as_bytes())
+}

@@ -1,0 +1,238 @@
+//! Shared test support: real guest components built once per test run, a
+//! throwaway project per test, and the `wasmig` binary under test.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// Builds the guest fixtures in `tests/guests` (once per test process; cargo
+/// makes concurrent processes wait for each other) and returns the path of
+/// fixture `name`'s component.
+pub fn fixture(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let out = BUILT.get_or_init(|| {
+        let target = repo().join("target/guest-fixtures");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--release", "--quiet", "--target", "wasm32-wasip2"])
+            .arg("--manifest-path")
+            .arg(repo().join("tests/guests/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .status()
+            .expect("running cargo to build the guest fixtures");
+        assert!(
+            status.success(),
+            "building tests/guests failed (is the wasm32-wasip2 target installed? \
+             `rustup target add wasm32-wasip2`)"
+        );
+        target.join("wasm32-wasip2/release")
+    });
+    let path = out.join(format!("{name}.wasm"));
+    assert!(path.exists(), "no fixture {}", path.display());
+    path
+}
+
+/// A finished `wasmig` run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Self {
+        Self {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(
+            self.code, 0,
+            "wasmig failed:\n{}\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn fails(self) -> Self {
+        assert_ne!(
+            self.code, 0,
+            "wasmig succeeded but should not have:\n{}\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Asserts that the error output contains every one of `needles`.
+    #[track_caller]
+    pub fn says(self, needles: &[&str]) -> Self {
+        for needle in needles {
+            assert!(
+                self.stderr.contains(needle) || self.stdout.contains(needle),
+                "expected {needle:?} in the output:\n{}\n{}",
+                self.stdout,
+                self.stderr
+            );
+        }
+        self
+    }
+}
+
+/// A throwaway project: a migrations directory, a SQLite file and a
+/// working directory for `wasmig.toml`.
+pub struct Project {
+    pub root: tempfile::TempDir,
+    pub migrations: PathBuf,
+    pub db: PathBuf,
+}
+
+impl Project {
+    pub fn new() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let migrations = root.path().join("migrations");
+        fs::create_dir_all(&migrations).unwrap();
+        let db = root.path().join("test.db");
+        Self {
+            root,
+            migrations,
+            db,
+        }
+    }
+
+    /// Adds `<stem>.up.sql` (and `.down.sql` when given).
+    pub fn sql(&self, stem: &str, up: &str, down: Option<&str>) -> &Self {
+        match down {
+            Some(down) => {
+                fs::write(self.migrations.join(format!("{stem}.up.sql")), up).unwrap();
+                fs::write(self.migrations.join(format!("{stem}.down.sql")), down).unwrap();
+            }
+            None => fs::write(self.migrations.join(format!("{stem}.sql")), up).unwrap(),
+        }
+        self
+    }
+
+    /// Adds the fixture component `fixture` as `<stem>.wasm`.
+    pub fn component(&self, stem: &str, fixture_name: &str) -> &Self {
+        fs::copy(
+            fixture(fixture_name),
+            self.migrations.join(format!("{stem}.wasm")),
+        )
+        .unwrap();
+        self
+    }
+
+    /// Writes `wasmig.toml`.
+    pub fn config(&self, toml: &str) -> &Self {
+        fs::write(self.root.path().join("wasmig.toml"), toml).unwrap();
+        self
+    }
+
+    /// Runs `wasmig` on this project's directory and database.
+    pub fn wasmig(&self, args: &[&str]) -> Run {
+        self.wasmig_on(&self.migrations, args)
+    }
+
+    /// Runs `wasmig` on another migrations directory with this project's
+    /// database.
+    pub fn wasmig_on(&self, dir: &Path, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_wasmig"))
+            .current_dir(self.root.path())
+            .env_remove("DATABASE_URL")
+            .arg("--dir")
+            .arg(dir)
+            .arg("--database-url")
+            .arg(format!("sqlite:{}", self.db.display()))
+            .args(args)
+            .output()
+            .unwrap();
+        Run::from(output)
+    }
+
+    /// The whole database as text: every schema object and every row of
+    /// every table, in a stable order. Empty when the file does not exist.
+    pub fn dump(&self) -> String {
+        if !self.db.exists() {
+            return String::new();
+        }
+        let conn = rusqlite::Connection::open(&self.db).unwrap();
+        let mut out = String::new();
+        let mut stmt = conn
+            .prepare("SELECT type, name, sql FROM sqlite_schema ORDER BY type, name")
+            .unwrap();
+        let objects: Vec<(String, String, Option<String>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for (kind, name, sql) in &objects {
+            out.push_str(&format!(
+                "{kind} {name}: {}\n",
+                sql.as_deref().unwrap_or("")
+            ));
+            if kind == "table" {
+                let mut rows = conn
+                    .prepare(&format!("SELECT * FROM \"{name}\" ORDER BY rowid"))
+                    .unwrap();
+                let n = rows.column_count();
+                let lines: Vec<String> = rows
+                    .query_map([], |r| {
+                        Ok((0..n)
+                            .map(|i| cell_text(r.get_ref(i).unwrap()))
+                            .collect::<Vec<_>>()
+                            .join(" | "))
+                    })
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                for line in lines {
+                    out.push_str(&format!("  {line}\n"));
+                }
+            }
+        }
+        out
+    }
+
+    /// Runs a query on the database and returns the first column of every
+    /// row as text.
+    pub fn column(&self, sql: &str) -> Vec<String> {
+        let conn = rusqlite::Connection::open(&self.db).unwrap();
+        let mut stmt = conn.prepare(sql).unwrap();
+        stmt.query_map([], |r| Ok(cell_text(r.get_ref(0)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// The `status --format json` document.
+    pub fn status_json(&self) -> serde_json::Value {
+        let run = self.wasmig(&["status", "--format", "json"]).ok();
+        serde_json::from_str(&run.stdout).unwrap()
+    }
+}
+
+fn cell_text(cell: rusqlite::types::ValueRef<'_>) -> String {
+    use rusqlite::types::ValueRef;
+    match cell {
+        ValueRef::Null => "NULL".to_owned(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+        ValueRef::Blob(b) => format!("{b:?}"),
+    }
+}
