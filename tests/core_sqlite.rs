@@ -327,6 +327,26 @@ fn unknown_file_in_the_directory_is_refused() {
 }
 
 #[test]
+fn unreadable_sql_is_refused_naming_the_file() {
+    let (p, before) = applied_base();
+    fs::write(
+        p.migrations.join("2_latin1.sql"),
+        b"INSERT INTO notes (body) VALUES ('caf\xe9');",
+    )
+    .unwrap();
+    p.wasmig(&["up"])
+        .fails()
+        .says(&["2_latin1.sql", "not valid UTF-8"]);
+    assert_eq!(p.dump(), before);
+    fs::remove_file(p.migrations.join("2_latin1.sql")).unwrap();
+    fs::create_dir(p.migrations.join("3_not_a_crate")).unwrap();
+    p.wasmig(&["up"])
+        .fails()
+        .says(&["3_not_a_crate", "has no Cargo.toml"]);
+    assert_eq!(p.dump(), before);
+}
+
+#[test]
 fn corrupt_component_is_refused_before_anything_runs() {
     let (p, before) = applied_base();
     p.sql("2_fine", "CREATE TABLE fine (id INTEGER);", None);

@@ -161,11 +161,9 @@ impl Migrator {
         for dependency in guest_crate::external_path_dependencies(&self.dir, &to_build)? {
             self.reporter.event(&Event::Warning {
                 message: &format!(
-                    "path dependency {dependency} lies outside the migrations directory: cargo \
-                     hashes its absolute path into the component, so a build in another \
-                     checkout location gives other checksums. Depend on a published or git \
-                     version, or keep it inside the migrations directory, for checksums that \
-                     do not depend on where the project lives."
+                    "path dependency {dependency} is outside the migrations directory: cargo \
+                     hashes its absolute path into the component, so checkouts in other places \
+                     build other checksums"
                 ),
             });
         }
@@ -447,12 +445,14 @@ impl Migrator {
                     reporter: self.reporter.clone(),
                     transactional: true,
                 };
-                let result = match runtime() {
-                    Ok(rt) => rt.run(component, db, spec).await,
-                    Err(e) => return (db, Err(e)),
-                };
-                db = result.db;
-                result.outcome
+                match runtime() {
+                    Ok(rt) => {
+                        let result = rt.run(component, db, spec).await;
+                        db = result.db;
+                        result.outcome
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
             }
         };
         let elapsed = started.elapsed();
