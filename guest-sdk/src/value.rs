@@ -183,6 +183,12 @@ impl FromValue for String {
             | Value::Timestamp(s)
             | Value::Date(s)
             | Value::Decimal(s) => Ok(s.clone()),
+            // MySQL reports text with a binary collation (MariaDB's JSON
+            // columns, say) as bytes.
+            Value::Bytes(b) => match std::str::from_utf8(b) {
+                Ok(s) => Ok(s.to_owned()),
+                Err(_) => mismatch("text", value),
+            },
             _ => mismatch("text", value),
         }
     }

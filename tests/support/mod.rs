@@ -3,6 +3,10 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+mod database;
+
+pub use database::{Database, Engine};
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -94,24 +98,30 @@ impl Run {
     }
 }
 
-/// A throwaway project: a migrations directory, a SQLite file and a
+/// A throwaway project: a migrations directory, a fresh database and a
 /// working directory for `wasmig.toml`.
 pub struct Project {
-    pub root: tempfile::TempDir,
+    pub db: Database,
     pub migrations: PathBuf,
-    pub db: PathBuf,
+    pub root: tempfile::TempDir,
 }
 
 impl Project {
+    /// A project on a fresh SQLite file.
     pub fn new() -> Self {
+        Self::on(Engine::Sqlite)
+    }
+
+    /// A project on a fresh database of `engine`.
+    pub fn on(engine: Engine) -> Self {
         let root = tempfile::tempdir().unwrap();
         let migrations = root.path().join("migrations");
         fs::create_dir_all(&migrations).unwrap();
-        let db = root.path().join("test.db");
+        let db = Database::create(engine, root.path());
         Self {
-            root,
-            migrations,
             db,
+            migrations,
+            root,
         }
     }
 
@@ -157,66 +167,21 @@ impl Project {
             .arg("--dir")
             .arg(dir)
             .arg("--database-url")
-            .arg(format!("sqlite:{}", self.db.display()))
+            .arg(self.db.url())
             .args(args)
             .output()
             .unwrap();
         Run::from(output)
     }
 
-    /// The whole database as text: every schema object and every row of
-    /// every table, in a stable order. Empty when the file does not exist.
+    /// The whole database as text (see [`Database::dump`]).
     pub fn dump(&self) -> String {
-        if !self.db.exists() {
-            return String::new();
-        }
-        let conn = rusqlite::Connection::open(&self.db).unwrap();
-        let mut out = String::new();
-        let mut stmt = conn
-            .prepare("SELECT type, name, sql FROM sqlite_schema ORDER BY type, name")
-            .unwrap();
-        let objects: Vec<(String, String, Option<String>)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        for (kind, name, sql) in &objects {
-            out.push_str(&format!(
-                "{kind} {name}: {}\n",
-                sql.as_deref().unwrap_or("")
-            ));
-            if kind == "table" {
-                let mut rows = conn
-                    .prepare(&format!("SELECT * FROM \"{name}\" ORDER BY rowid"))
-                    .unwrap();
-                let n = rows.column_count();
-                let lines: Vec<String> = rows
-                    .query_map([], |r| {
-                        Ok((0..n)
-                            .map(|i| cell_text(r.get_ref(i).unwrap()))
-                            .collect::<Vec<_>>()
-                            .join(" | "))
-                    })
-                    .unwrap()
-                    .map(Result::unwrap)
-                    .collect();
-                for line in lines {
-                    out.push_str(&format!("  {line}\n"));
-                }
-            }
-        }
-        out
+        self.db.dump()
     }
 
-    /// Runs a query on the database and returns the first column of every
-    /// row as text.
+    /// The first column of every row of a query, as text.
     pub fn column(&self, sql: &str) -> Vec<String> {
-        let conn = rusqlite::Connection::open(&self.db).unwrap();
-        let mut stmt = conn.prepare(sql).unwrap();
-        stmt.query_map([], |r| Ok(cell_text(r.get_ref(0)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
+        self.db.column(sql)
     }
 
     /// The `status --format json` document.
@@ -235,4 +200,55 @@ fn cell_text(cell: rusqlite::types::ValueRef<'_>) -> String {
         ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
         ValueRef::Blob(b) => format!("{b:?}"),
     }
+}
+
+fn sqlite_dump(path: &Path) -> String {
+    if !path.exists() {
+        return String::new();
+    }
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut out = String::new();
+    let mut stmt = conn
+        .prepare("SELECT type, name, sql FROM sqlite_schema ORDER BY type, name")
+        .unwrap();
+    let objects: Vec<(String, String, Option<String>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (kind, name, sql) in &objects {
+        out.push_str(&format!(
+            "{kind} {name}: {}\n",
+            sql.as_deref().unwrap_or("")
+        ));
+        if kind == "table" {
+            let mut rows = conn
+                .prepare(&format!("SELECT * FROM \"{name}\" ORDER BY rowid"))
+                .unwrap();
+            let n = rows.column_count();
+            let lines: Vec<String> = rows
+                .query_map([], |r| {
+                    Ok((0..n)
+                        .map(|i| cell_text(r.get_ref(i).unwrap()))
+                        .collect::<Vec<_>>()
+                        .join(" | "))
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            for line in lines {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
+    }
+    out
+}
+
+fn sqlite_column(path: &Path, sql: &str) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
+    stmt.query_map([], |r| Ok(cell_text(r.get_ref(0)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }

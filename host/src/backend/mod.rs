@@ -6,6 +6,8 @@
 //! ([`Backend::execute_batch`], [`Backend::cursor_next`]) so a data migration
 //! pays one host round trip per batch, not per row.
 
+mod mysql;
+mod postgres;
 mod sqlite;
 mod url;
 
@@ -13,6 +15,8 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+pub use self::mysql::MysqlBackend;
+pub use self::postgres::PostgresBackend;
 pub use self::sqlite::SqliteBackend;
 pub use self::url::DatabaseUrl;
 
@@ -225,12 +229,7 @@ pub trait Backend: Send {
 pub async fn connect(url: &DatabaseUrl) -> Result<Box<dyn Backend>, DbError> {
     match url {
         DatabaseUrl::Sqlite { path } => Ok(Box::new(SqliteBackend::open(path.as_deref())?)),
-        DatabaseUrl::Postgres(_) | DatabaseUrl::Mysql(_) => Err(DbError::new(
-            DbErrorKind::Connection,
-            format!(
-                "{} is not supported by this build of wasmig yet",
-                url.dialect()
-            ),
-        )),
+        DatabaseUrl::Postgres(u) => Ok(Box::new(PostgresBackend::connect(u).await?)),
+        DatabaseUrl::Mysql(u) => Ok(Box::new(MysqlBackend::connect(u).await?)),
     }
 }

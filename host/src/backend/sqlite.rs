@@ -259,6 +259,7 @@ impl Backend for SqliteBackend {
 
 fn columns_of(stmt: &rusqlite::Statement<'_>) -> Vec<Column> {
     stmt.columns()
+        .into_iter()
         .map(|c| Column {
             name: c.name().to_owned(),
             type_name: c.decl_type().unwrap_or_default().to_owned(),

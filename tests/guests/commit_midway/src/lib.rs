@@ -8,7 +8,7 @@ struct CommitMidway;
 impl Migration for CommitMidway {
     fn up(db: &Db, env: &Env) -> Result<()> {
         db.execute(
-            "INSERT INTO notes (body) VALUES ('written by commit_midway')",
+            "INSERT INTO notes (id, body) VALUES (103, 'written by commit_midway')",
             &[],
         )?;
         match db.execute("COMMIT", &[]) {

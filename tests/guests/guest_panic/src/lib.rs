@@ -8,7 +8,7 @@ struct GuestPanic;
 impl Migration for GuestPanic {
     fn up(db: &Db, _env: &Env) -> Result<()> {
         db.execute(
-            "INSERT INTO notes (body) VALUES ('written by guest_panic')",
+            "INSERT INTO notes (id, body) VALUES (101, 'written by guest_panic')",
             &[],
         )?;
         let rows = db.query("SELECT body FROM notes", &[])?;

@@ -7,7 +7,7 @@ struct InfiniteLoop;
 impl Migration for InfiniteLoop {
     fn up(db: &Db, _env: &Env) -> Result<()> {
         db.execute(
-            "INSERT INTO notes (body) VALUES ('written by infinite_loop')",
+            "INSERT INTO notes (id, body) VALUES (102, 'written by infinite_loop')",
             &[],
         )?;
         let mut n: u64 = 0;

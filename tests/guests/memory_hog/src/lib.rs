@@ -7,7 +7,7 @@ struct MemoryHog;
 impl Migration for MemoryHog {
     fn up(db: &Db, _env: &Env) -> Result<()> {
         db.execute(
-            "INSERT INTO notes (body) VALUES ('written by memory_hog')",
+            "INSERT INTO notes (id, body) VALUES (104, 'written by memory_hog')",
             &[],
         )?;
         let mut hoard: Vec<Vec<u8>> = Vec::new();

@@ -1,4 +1,4 @@
-//! Records what the sandbox lets it see into `probe(key, value)`: files,
+//! Records what the sandbox lets it see into `probe(name, value)`: files,
 //! environment variables, arguments, the clock, randomness and a HashMap's
 //! iteration order.
 
@@ -60,9 +60,14 @@ impl Migration for SandboxProbe {
         );
         println!("hello from the guest's stdout");
 
-        db.execute_script("CREATE TABLE probe (key TEXT PRIMARY KEY, value TEXT)")?;
+        db.execute_script("CREATE TABLE probe (name VARCHAR(64) PRIMARY KEY, value TEXT)")?;
         let sets: Vec<_> = facts.into_iter().map(|(k, v)| params![k, v]).collect();
-        db.execute_batch("INSERT INTO probe VALUES (?1, ?2)", &sets)?;
+        let insert = format!(
+            "INSERT INTO probe VALUES ({}, {})",
+            db.placeholder(1),
+            db.placeholder(2)
+        );
+        db.execute_batch(&insert, &sets)?;
         Ok(())
     }
 
