@@ -45,6 +45,7 @@ on_engine!(
     sqlite,
     Engine::Sqlite,
     [
+        eight_concurrent_runners_apply_every_migration_exactly_once,
         up_to_applies_through_the_target_and_count_limits,
         down_to_reverts_everything_newer_and_keeps_the_target,
         irreversible_migration_is_not_reverted,
@@ -67,6 +68,7 @@ on_engine!(
     postgres,
     Engine::Postgres,
     [
+        eight_concurrent_runners_apply_every_migration_exactly_once,
         up_to_applies_through_the_target_and_count_limits,
         down_to_reverts_everything_newer_and_keeps_the_target,
         irreversible_migration_is_not_reverted,
@@ -89,6 +91,7 @@ on_engine!(
     mysql,
     Engine::Mysql,
     [
+        eight_concurrent_runners_apply_every_migration_exactly_once,
         up_to_applies_through_the_target_and_count_limits,
         down_to_reverts_everything_newer_and_keeps_the_target,
         irreversible_migration_is_not_reverted,
@@ -103,6 +106,51 @@ on_engine!(
         every_value_type_round_trips_through_batch_query_and_cursor
     ]
 );
+
+// ---- concurrent runners ----------------------------------------------------
+
+fn eight_concurrent_runners_apply_every_migration_exactly_once(engine: Engine) {
+    let p = Project::on(engine);
+    p.sql("1_runs", "CREATE TABLE runs (n INTEGER NOT NULL);", None);
+    for v in 2..=6 {
+        p.sql(
+            &format!("{v}_step"),
+            &format!("CREATE TABLE t{v} (id INTEGER); INSERT INTO runs (n) VALUES ({v});"),
+            None,
+        );
+    }
+    p.component("7_typed", "typed_values");
+    let runners: Vec<_> = (0..8).map(|_| p.spawn_wasmig(&["up", "-q"])).collect();
+    for runner in runners {
+        let output = runner.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "a runner failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(
+        p.column("SELECT n FROM runs ORDER BY n"),
+        ["2", "3", "4", "5", "6"]
+    );
+    assert_eq!(p.column("SELECT count(*) FROM wasmig_migrations"), ["7"]);
+    // typed_values deletes all but the first 1001 rows while its cursor reads on.
+    assert_eq!(p.column("SELECT count(*) FROM typed"), ["1001"]);
+}
+
+#[test]
+fn a_runner_gives_up_after_the_lock_timeout_naming_the_flag() {
+    let p = Project::new();
+    p.sql("1_a", "CREATE TABLE a (id INTEGER);", None);
+    let lock_path = p.root.path().join("test.db.wasmig-lock");
+    let holder = fs::File::create(&lock_path).unwrap();
+    holder.lock().unwrap();
+    p.wasmig(&["up", "--lock-timeout", "1"])
+        .fails()
+        .says(&["another wasmig run has held the lock", "--lock-timeout"]);
+    holder.unlock().unwrap();
+    p.wasmig(&["up"]).ok().says(&["applied 1 migration(s)"]);
+}
 
 // ---- the sample project -------------------------------------------------
 

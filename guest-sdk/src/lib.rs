@@ -6,7 +6,7 @@
 //! output is a WebAssembly component wasmig runs in its sandbox, inside a
 //! transaction it commits when `up` returns `Ok`.
 //!
-//! ```ignore
+//! ```no_run
 //! use wasmig_guest::{Db, Env, Migration, Result, export_migration, params};
 //!
 //! struct Backfill;

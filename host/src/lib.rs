@@ -8,6 +8,7 @@
 //! - [`source`]: reading a migrations directory;
 //! - [`guest_crate`]: building Rust guest crates into components;
 //! - [`ledger`]: the table that records what ran;
+//! - [`lock`]: one runner at a time per database;
 //! - [`planner`]: applied vs pending vs missing vs changed, and what to run;
 //! - [`migrator`]: running migrations, each in a transaction with its ledger row;
 //! - [`runtime`]: the wasmtime engine, sandbox, limits and host imports;
@@ -21,6 +22,7 @@ pub mod config;
 mod error;
 pub mod guest_crate;
 pub mod ledger;
+pub mod lock;
 pub mod migrator;
 pub mod planner;
 pub mod policy;

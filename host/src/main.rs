@@ -46,6 +46,10 @@ struct Global {
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
 
+    /// How long `up` and `down` wait for another runner to finish before giving up
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 300)]
+    lock_timeout: u64,
+
     /// Print only errors and the final summary
     #[arg(long, short, global = true)]
     quiet: bool,

@@ -12,6 +12,7 @@ use crate::backend::{self, Backend, DatabaseUrl};
 use crate::error::Error;
 use crate::guest_crate;
 use crate::ledger::{self, EntryState, LedgerEntry};
+use crate::lock::{self, RunLock};
 use crate::planner::{self, DownTarget, MigrationStatus, State, UpOptions};
 use crate::report::{Direction, Event, Reporter, Silent};
 use crate::runtime::{ComponentRuntime, GuestEnv, Limits, LoadedComponent, RunSpec, world};
@@ -38,6 +39,7 @@ pub struct Migrator {
     env: GuestEnv,
     limits: Limits,
     reporter: Arc<dyn Reporter>,
+    lock_timeout: Duration,
 }
 
 /// One migration a run applied or reverted.
@@ -88,6 +90,7 @@ impl Migrator {
             },
             limits: Limits::default(),
             reporter: Arc::new(Silent),
+            lock_timeout: lock::DEFAULT_TIMEOUT,
         }
     }
 
@@ -107,6 +110,13 @@ impl Migrator {
     /// Sets the limits for component migrations.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// How long `up` and `down` wait for another runner's lock (default
+    /// five minutes).
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
         self
     }
 
@@ -260,6 +270,7 @@ impl Migrator {
             with_sums.push((source.clone(), Some(checksum(&payload))));
             payloads.insert(source.version, payload);
         }
+        let lock = RunLock::acquire(&self.url, self.lock_timeout).await?;
         let mut db = self.connect().await?;
         let mut ledger_exists = ledger::exists(&mut *db).await?;
         let entries = if ledger_exists {
@@ -281,6 +292,7 @@ impl Migrator {
             report.migrations.push(result?);
             ledger_exists = true;
         }
+        lock.release().await;
         Ok(report)
     }
 
@@ -292,6 +304,7 @@ impl Migrator {
     /// changed or missing; [`Error::MigrationFailed`] when a revert fails.
     pub async fn down(&self, target: DownTarget) -> Result<RunReport, Error> {
         let sources = self.sources()?;
+        let lock = RunLock::acquire(&self.url, self.lock_timeout).await?;
         let mut db = self.connect().await?;
         let entries = if ledger::exists(&mut *db).await? {
             ledger::read(&mut *db).await?
@@ -339,6 +352,7 @@ impl Migrator {
             db = returned;
             report.migrations.push(result?);
         }
+        lock.release().await;
         Ok(report)
     }
 

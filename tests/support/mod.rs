@@ -158,6 +158,22 @@ impl Project {
         self.wasmig_on(&self.migrations, args)
     }
 
+    /// Starts `wasmig` on this project without waiting for it.
+    pub fn spawn_wasmig(&self, args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_wasmig"))
+            .current_dir(self.root.path())
+            .env_remove("DATABASE_URL")
+            .arg("--dir")
+            .arg(&self.migrations)
+            .arg("--database-url")
+            .arg(self.db.url())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// Runs `wasmig` on another migrations directory with this project's
     /// database.
     pub fn wasmig_on(&self, dir: &Path, args: &[&str]) -> Run {

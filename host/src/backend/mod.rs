@@ -16,7 +16,9 @@ use std::fmt;
 use async_trait::async_trait;
 
 pub use self::mysql::MysqlBackend;
+pub(crate) use self::mysql::to_db_error as mysql_error;
 pub use self::postgres::PostgresBackend;
+pub(crate) use self::postgres::to_db_error as postgres_error;
 pub use self::sqlite::SqliteBackend;
 pub use self::url::DatabaseUrl;
 

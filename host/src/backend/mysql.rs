@@ -347,7 +347,7 @@ fn read_cell(row: &MySqlRow, i: usize, ty: &MySqlTypeInfo) -> Result<Value, Stri
 }
 
 /// Maps a sqlx error to a [`DbError`], classifying MySQL's error numbers.
-fn to_db_error(err: sqlx::Error) -> DbError {
+pub(crate) fn to_db_error(err: sqlx::Error) -> DbError {
     match &err {
         sqlx::Error::Database(db) => {
             let number = db

@@ -22,6 +22,7 @@ struct Settings {
     config: LoadedConfig,
     env_name: String,
     quiet: bool,
+    lock_timeout: std::time::Duration,
 }
 
 impl Settings {
@@ -50,6 +51,7 @@ impl Settings {
             config,
             env_name: global.env_name.clone(),
             quiet: global.quiet,
+            lock_timeout: std::time::Duration::from_secs(global.lock_timeout),
         })
     }
 
@@ -57,6 +59,7 @@ impl Settings {
         let mut migrator = Migrator::new(self.dir.clone(), self.url.clone())
             .with_env(self.env_name.clone())
             .with_limits(self.config.config.limits.clone())
+            .with_lock_timeout(self.lock_timeout)
             .with_reporter(Arc::new(render::Console::new(self.quiet)));
         for (key, value) in self.config.env(&self.env_name).vars {
             migrator = migrator.with_var(key, value);
