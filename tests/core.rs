@@ -45,6 +45,7 @@ on_engine!(
     sqlite,
     Engine::Sqlite,
     [
+        half_applied_migration_is_recorded_failed_until_resolved,
         eight_concurrent_runners_apply_every_migration_exactly_once,
         up_to_applies_through_the_target_and_count_limits,
         down_to_reverts_everything_newer_and_keeps_the_target,
@@ -68,6 +69,7 @@ on_engine!(
     postgres,
     Engine::Postgres,
     [
+        half_applied_migration_is_recorded_failed_until_resolved,
         eight_concurrent_runners_apply_every_migration_exactly_once,
         up_to_applies_through_the_target_and_count_limits,
         down_to_reverts_everything_newer_and_keeps_the_target,
@@ -91,6 +93,7 @@ on_engine!(
     mysql,
     Engine::Mysql,
     [
+        half_applied_migration_is_recorded_failed_until_resolved,
         eight_concurrent_runners_apply_every_migration_exactly_once,
         up_to_applies_through_the_target_and_count_limits,
         down_to_reverts_everything_newer_and_keeps_the_target,
@@ -150,6 +153,128 @@ fn a_runner_gives_up_after_the_lock_timeout_naming_the_flag() {
         .says(&["another wasmig run has held the lock", "--lock-timeout"]);
     holder.unlock().unwrap();
     p.wasmig(&["up"]).ok().says(&["applied 1 migration(s)"]);
+}
+
+// ---- no-transaction migrations and the failed state ------------------------
+
+/// Runs `wasmig up` and fails the test (instead of hanging) if it does not
+/// finish within a minute.
+fn up_within_a_minute(p: &Project) {
+    let mut child = p.spawn_wasmig(&["up"]);
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let output = child.wait_with_output().unwrap();
+            assert!(
+                status.success(),
+                "up failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            return;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("`wasmig up` did not finish within a minute: a deadlock?");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn create_index_concurrently_applies_while_wasmig_holds_its_lock() {
+    let p = Project::on(Engine::Postgres);
+    p.sql("1_notes", NOTES, None);
+    p.sql(
+        "2_notes_id_index",
+        "-- wasmig:no-transaction\nCREATE INDEX CONCURRENTLY notes_id ON notes (id);",
+        Some("-- wasmig:no-transaction\nDROP INDEX CONCURRENTLY notes_id;"),
+    );
+    p.component("3_notes_body_index", "concurrent_index");
+    up_within_a_minute(&p);
+    assert_eq!(
+        p.column("SELECT indexname FROM pg_indexes WHERE tablename = 'notes' ORDER BY 1"),
+        ["notes_body", "notes_id", "notes_pkey"]
+    );
+    assert_eq!(
+        p.column("SELECT state FROM wasmig_migrations ORDER BY version"),
+        ["applied", "applied", "applied"]
+    );
+    p.wasmig(&["down", "--to", "1"]).ok();
+    assert_eq!(
+        p.column("SELECT indexname FROM pg_indexes WHERE tablename = 'notes'"),
+        ["notes_pkey"]
+    );
+}
+
+fn half_applied_migration_is_recorded_failed_until_resolved(engine: Engine) {
+    let p = Project::on(engine);
+    p.sql("1_notes", NOTES, None);
+    p.wasmig(&["up"]).ok();
+    let broken = "-- wasmig:no-transaction\n\
+                  CREATE TABLE extra (id INTEGER);\n\
+                  INSERT INTO no_such_table VALUES (1);\n";
+    fs::write(p.migrations.join("2_extra.sql"), broken).unwrap();
+    p.wasmig(&["up"]).fails().says(&[
+        "migration 2",
+        "statement 2 of 2 failed",
+        "without a transaction",
+        "wasmig resolve 2 --as applied",
+        "--as rolled-back",
+    ]);
+    assert!(p.db.has_table("extra"), "the first statement committed");
+    let status = p.status_json();
+    assert_eq!(status["migrations"][1]["status"], "failed");
+    assert!(
+        status["migrations"][1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("statement 2 of 2")
+    );
+    // Until the operator decides, nothing more runs.
+    p.sql("3_more", "CREATE TABLE more (id INTEGER);", None);
+    p.wasmig(&["up"])
+        .fails()
+        .says(&["failed part way", "wasmig resolve 2"]);
+    assert!(!p.db.has_table("more"));
+
+    // The operator undoes the partial change, fixes the file and resolves.
+    p.db.column("DROP TABLE extra");
+    fs::write(
+        p.migrations.join("2_extra.sql"),
+        "-- wasmig:no-transaction\nCREATE TABLE extra (id INTEGER);\n",
+    )
+    .unwrap();
+    p.wasmig(&["resolve", "2", "--as", "rolled-back"])
+        .ok()
+        .says(&["rolled back"]);
+    p.wasmig(&["up"]).ok().says(&["applied 2 migration(s)"]);
+    assert!(p.db.has_table("extra") && p.db.has_table("more"));
+    p.wasmig(&["resolve", "2", "--as", "applied"])
+        .fails()
+        .says(&["nothing to resolve"]);
+}
+
+#[test]
+fn mysql_records_a_failure_after_ddl_as_failed_and_resolve_accepts_it() {
+    let p = Project::on(Engine::Mysql);
+    p.sql("1_notes", NOTES, None);
+    p.sql(
+        "2_half",
+        "CREATE TABLE half (id INTEGER);\nINSERT INTO no_such_table VALUES (1);",
+        None,
+    );
+    p.wasmig(&["up"]).fails().says(&[
+        "statement 2 of 2 failed",
+        "MySQL commits DDL statements immediately",
+        "wasmig resolve 2",
+    ]);
+    assert!(p.db.has_table("half"));
+    assert_eq!(
+        p.column("SELECT state FROM wasmig_migrations WHERE version = 2"),
+        ["failed"]
+    );
+    p.wasmig(&["resolve", "2", "--as", "applied"]).ok();
+    assert_eq!(p.status_json()["migrations"][1]["status"], "applied");
 }
 
 // ---- the sample project -------------------------------------------------
@@ -588,7 +713,9 @@ fn new_creates_numbered_sql_and_rust_migrations_that_validate_reports() {
 #[test]
 fn every_command_has_help() {
     let p = Project::new();
-    for command in ["new", "build", "up", "down", "status", "validate"] {
+    for command in [
+        "new", "build", "up", "down", "status", "validate", "resolve",
+    ] {
         let run = p.wasmig(&[command, "--help"]).ok();
         assert!(
             run.stdout.contains("--database-url"),

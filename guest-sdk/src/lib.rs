@@ -86,8 +86,28 @@ macro_rules! params {
 }
 
 /// Exports a [`Migration`] type as the component's `up` and `down`.
+///
+/// `export_migration!(MyMigration, no_transaction)` runs it outside the
+/// host's transaction, for statements that cannot run in one (PostgreSQL's
+/// `CREATE INDEX CONCURRENTLY`). Each statement then commits on its own, and
+/// a failure half way is recorded as failed for the operator to resolve.
 #[macro_export]
 macro_rules! export_migration {
+    ($migration:ty) => {
+        $crate::__wasmig_export!($migration);
+    };
+    ($migration:ty, no_transaction) => {
+        $crate::__wasmig_export!($migration);
+
+        #[used]
+        #[unsafe(link_section = "wasmig-no-transaction")]
+        static WASMIG_NO_TRANSACTION: [u8; 1] = [1];
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __wasmig_export {
     ($migration:ty) => {
         const _: () = {
             struct WasmigExport;

@@ -189,6 +189,35 @@ pub async fn record(db: &mut dyn Backend, entry: &LedgerEntry) -> Result<(), cra
     Ok(())
 }
 
+/// Sets the state (and error) of the row of `version`.
+///
+/// # Errors
+/// Returns the database's error.
+pub async fn set_state(
+    db: &mut dyn Backend,
+    version: Version,
+    state: EntryState,
+    error: Option<&str>,
+) -> Result<(), crate::DbError> {
+    let d = db.dialect();
+    let sql = format!(
+        "UPDATE {TABLE} SET state = {}, error = {} WHERE version = {}",
+        d.placeholder(1),
+        d.placeholder(2),
+        d.placeholder(3)
+    );
+    db.execute(
+        &sql,
+        &[
+            Value::Text(state.as_str().to_owned()),
+            error.map_or(Value::Null, |e| Value::Text(e.to_owned())),
+            Value::Int(version),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Removes the row of `version` (after reverting it).
 ///
 /// # Errors

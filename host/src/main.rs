@@ -69,6 +69,26 @@ enum Command {
     Status(StatusArgs),
     /// Check the directory and the ledger without changing anything
     Validate,
+    /// Record what a failed migration left behind, after inspecting the database
+    Resolve(ResolveArgs),
+}
+
+#[derive(Args, Debug)]
+struct ResolveArgs {
+    /// The failed migration's version
+    #[arg(value_name = "VERSION", id = "migration")]
+    migration: i64,
+    /// `applied`: it is now completely applied; `rolled-back`: nothing of it remains
+    #[arg(long = "as", value_enum, value_name = "STATE")]
+    state: Resolution,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Resolution {
+    /// Mark it applied
+    Applied,
+    /// Remove it from the ledger, so `up` runs it again
+    RolledBack,
 }
 
 #[derive(Args, Debug)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::backend::{self, Backend, DatabaseUrl};
+use crate::backend::{self, Backend, DatabaseUrl, Dialect};
 use crate::error::Error;
 use crate::guest_crate;
 use crate::ledger::{self, EntryState, LedgerEntry};
@@ -73,8 +73,22 @@ struct Prepared<'a> {
 }
 
 enum PreparedBody {
-    Sql { up: String, down: Option<String> },
+    Sql {
+        up: String,
+        down: Option<String>,
+        no_transaction: bool,
+    },
     Component(LoadedComponent),
+}
+
+impl Prepared<'_> {
+    /// Whether the migration runs inside a transaction.
+    fn transactional(&self) -> bool {
+        match &self.body {
+            PreparedBody::Sql { no_transaction, .. } => !no_transaction,
+            PreparedBody::Component(component) => component.transactional(),
+        }
+    }
 }
 
 impl Migrator {
@@ -356,6 +370,46 @@ impl Migrator {
         Ok(report)
     }
 
+    /// Records the operator's decision about a migration the ledger shows as
+    /// failed: it is now fully applied, or nothing of it remains.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when the ledger has no failed row for `version`.
+    pub async fn resolve(&self, version: Version, as_applied: bool) -> Result<(), Error> {
+        let lock = RunLock::acquire(&self.url, self.lock_timeout).await?;
+        let mut db = self.connect().await?;
+        let entries = if ledger::exists(&mut *db).await? {
+            ledger::read(&mut *db).await?
+        } else {
+            Vec::new()
+        };
+        match entries.iter().find(|e| e.version == version) {
+            Some(entry) if entry.state == EntryState::Failed => {}
+            Some(_) => {
+                return Err(Error::Refused(format!(
+                    "migration {version} is applied, not failed: there is nothing to resolve"
+                )));
+            }
+            None => {
+                return Err(Error::Refused(format!(
+                    "the ledger has no row for migration {version}: there is nothing to resolve"
+                )));
+            }
+        }
+        let context = format!("recording the resolution of migration {version}");
+        if as_applied {
+            ledger::set_state(&mut *db, version, EntryState::Applied, None)
+                .await
+                .map_err(Error::db(context))?;
+        } else {
+            ledger::remove(&mut *db, version)
+                .await
+                .map_err(Error::db(context))?;
+        }
+        lock.release().await;
+        Ok(())
+    }
+
     async fn connect(&self) -> Result<Box<dyn Backend>, Error> {
         backend::connect(&self.url)
             .await
@@ -380,7 +434,11 @@ impl Migrator {
             };
             let checksum = checksum(&payload);
             let body = match payload {
-                Payload::Sql { up, down } => PreparedBody::Sql { up, down },
+                Payload::Sql { up, down } => PreparedBody::Sql {
+                    no_transaction: crate::policy::wants_no_transaction(&up),
+                    up,
+                    down,
+                },
                 Payload::Component { bytes, path } => {
                     PreparedBody::Component(runtime()?.load(&path, &bytes)?)
                 }
@@ -395,6 +453,12 @@ impl Migrator {
     }
 
     /// Runs one migration in a transaction together with its ledger change.
+    ///
+    /// Where a failure can leave part of a migration behind (no-transaction
+    /// migrations; MySQL, which commits DDL implicitly), the ledger row is
+    /// first written as failed ("interrupted"), so even a runner killed half
+    /// way leaves the truth in the ledger; it becomes applied on success, and
+    /// is removed again when a failure provably left nothing behind.
     async fn apply(
         &self,
         mut db: Box<dyn Backend>,
@@ -403,11 +467,12 @@ impl Migrator {
         create_ledger: bool,
     ) -> (Box<dyn Backend>, Result<Ran, Error>) {
         let source = migration.source;
-        let fail = |reason: String, hint: &str| Error::MigrationFailed {
-            version: source.version,
+        let version = source.version;
+        let fail = |reason: String, hint: String| Error::MigrationFailed {
+            version,
             path: source.path().to_owned(),
             reason,
-            hint: hint.to_owned(),
+            hint,
         };
         let rolled_back = match direction {
             Direction::Up => {
@@ -418,54 +483,81 @@ impl Migrator {
                 "nothing was reverted: its changes were rolled back and it is still applied. \
                  Fix its down step and run `wasmig down` again."
             }
-        };
+        }
+        .to_owned();
+        let transactional = migration.transactional();
+        let mysql = db.dialect() == Dialect::Mysql;
+        let guarded = !transactional || mysql;
         self.reporter.event(&Event::Started {
-            version: source.version,
+            version,
             name: &source.name,
             direction,
         });
         let started = Instant::now();
-        if let Err(e) = db.begin().await {
-            return (
-                db,
-                Err(fail(
-                    format!("cannot start a transaction: {e}"),
-                    rolled_back,
-                )),
-            );
-        }
-        if create_ledger && let Err(e) = ledger::ensure(&mut *db).await {
-            let _ = db.rollback().await;
+
+        if create_ledger
+            && guarded
+            && let Err(e) = ledger::ensure(&mut *db).await
+        {
             return (db, Err(e));
         }
-        let outcome: Result<(), String> = match &migration.body {
-            PreparedBody::Sql { up, down } => {
+        if guarded && let Err(e) = self.mark_interrupted(&mut *db, migration, direction).await {
+            return (
+                db,
+                Err(fail(format!("cannot write the ledger: {e}"), rolled_back)),
+            );
+        }
+        if transactional {
+            if let Err(e) = db.begin().await {
+                return (
+                    db,
+                    Err(fail(
+                        format!("cannot start a transaction: {e}"),
+                        rolled_back,
+                    )),
+                );
+            }
+            if create_ledger
+                && !guarded
+                && let Err(e) = ledger::ensure(&mut *db).await
+            {
+                let _ = db.rollback().await;
+                return (db, Err(e));
+            }
+        }
+
+        let (outcome, progress) = match &migration.body {
+            PreparedBody::Sql { up, down, .. } => {
                 let script = match direction {
                     Direction::Up => Some(up.as_str()),
                     Direction::Down => down.as_deref(),
                 };
                 match script {
-                    Some(sql) => db.execute_script(sql).await.map_err(|e| e.to_string()),
-                    None => Err("it has no down script".to_owned()),
+                    Some(sql) => run_script(&mut *db, sql, guarded).await,
+                    None => (Err("it has no down script".to_owned()), Progress::default()),
                 }
             }
             PreparedBody::Component(component) => {
                 let spec = RunSpec {
                     direction,
-                    version: source.version,
+                    version,
                     checksum: migration.checksum.clone(),
                     env: self.env.clone(),
                     limits: self.limits.clone(),
                     reporter: self.reporter.clone(),
-                    transactional: true,
+                    transactional,
                 };
                 match runtime() {
                     Ok(rt) => {
                         let result = rt.run(component, db, spec).await;
                         db = result.db;
-                        result.outcome
+                        let progress = Progress {
+                            wrote: result.wrote,
+                            ddl: result.ddl,
+                        };
+                        (result.outcome, progress)
                     }
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => (Err(e.to_string()), Progress::default()),
                 }
             }
         };
@@ -478,29 +570,85 @@ impl Migrator {
             Err(e) => Err(e),
         };
         let outcome = match outcome {
-            Ok(()) => db
+            Ok(()) if transactional => db
                 .commit()
                 .await
                 .map_err(|e| format!("the commit failed: {e}")),
-            Err(e) => Err(e),
+            other => other,
         };
         if let Err(reason) = outcome {
-            return match db.rollback().await {
-                Ok(()) => (db, Err(fail(reason, rolled_back))),
-                Err(e) => (
+            if let Err(e) = db.rollback().await {
+                return (
                     db,
                     Err(fail(
                         reason,
-                        &format!(
+                        format!(
                             "the rollback failed too ({e}): check the database before \
                              running wasmig again"
                         ),
                     )),
-                ),
+                );
+            }
+            let partial = if transactional {
+                mysql && progress.ddl
+            } else {
+                progress.wrote
             };
+            if !guarded {
+                return (db, Err(fail(reason, rolled_back)));
+            }
+            if !partial {
+                // Nothing stayed behind: take the "interrupted" mark back.
+                let undo = match direction {
+                    Direction::Up => ledger::remove(&mut *db, version).await,
+                    Direction::Down => {
+                        ledger::set_state(&mut *db, version, EntryState::Applied, None).await
+                    }
+                };
+                return match undo {
+                    Ok(()) => (db, Err(fail(reason, rolled_back))),
+                    Err(e) => (
+                        db,
+                        Err(fail(
+                            reason,
+                            format!(
+                                "nothing of it stayed behind, but the ledger could not be \
+                                 updated ({e}); it shows the migration as failed: run \
+                                 `wasmig resolve {version} --as {}`",
+                                match direction {
+                                    Direction::Up => "rolled-back",
+                                    Direction::Down => "applied",
+                                }
+                            ),
+                        )),
+                    ),
+                };
+            }
+            let why = if transactional {
+                "MySQL commits DDL statements immediately"
+            } else {
+                "it runs without a transaction"
+            };
+            let _ = ledger::set_state(&mut *db, version, EntryState::Failed, Some(&reason)).await;
+            return (
+                db,
+                Err(fail(
+                    reason,
+                    format!(
+                        "it may be {} in part: {why}, so what ran before the failure stays. \
+                         The ledger records it as failed. Inspect the database, finish or \
+                         undo the partial change, then run `wasmig resolve {version} --as \
+                         applied` or `wasmig resolve {version} --as rolled-back`.",
+                        match direction {
+                            Direction::Up => "applied",
+                            Direction::Down => "reverted",
+                        }
+                    ),
+                )),
+            );
         }
         self.reporter.event(&Event::Finished {
-            version: source.version,
+            version,
             name: &source.name,
             direction,
             elapsed,
@@ -508,11 +656,47 @@ impl Migrator {
         (
             db,
             Ok(Ran {
-                version: source.version,
+                version,
                 name: source.name.clone(),
                 elapsed,
             }),
         )
+    }
+
+    /// Writes the ledger row that says a migration is under way and did not
+    /// finish, before it starts.
+    async fn mark_interrupted(
+        &self,
+        db: &mut dyn Backend,
+        migration: &Prepared<'_>,
+        direction: Direction,
+    ) -> Result<(), crate::DbError> {
+        let source = migration.source;
+        match direction {
+            Direction::Up => {
+                let entry = LedgerEntry {
+                    version: source.version,
+                    name: source.name.clone(),
+                    kind: source.kind(),
+                    checksum: migration.checksum.clone(),
+                    state: EntryState::Failed,
+                    applied_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+                    execution_ms: 0,
+                    environment: self.env.name.clone(),
+                    error: Some(INTERRUPTED_UP.to_owned()),
+                };
+                ledger::record(db, &entry).await
+            }
+            Direction::Down => {
+                ledger::set_state(
+                    db,
+                    source.version,
+                    EntryState::Failed,
+                    Some(INTERRUPTED_DOWN),
+                )
+                .await
+            }
+        }
     }
 
     async fn record(
@@ -541,6 +725,50 @@ impl Migrator {
             Direction::Down => ledger::remove(db, source.version).await,
         }
     }
+}
+
+const INTERRUPTED_UP: &str = "interrupted: the run stopped before this migration finished";
+const INTERRUPTED_DOWN: &str = "interrupted: the run stopped before this migration was reverted";
+
+/// What a migration got done before it failed.
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    /// A statement that changes something succeeded.
+    wrote: bool,
+    /// A DDL statement succeeded.
+    ddl: bool,
+}
+
+/// Runs a SQL script: in one call when it runs inside a transaction that
+/// can roll all of it back, statement by statement when it cannot (so the
+/// error says which statement failed and what ran before it).
+async fn run_script(
+    db: &mut dyn Backend,
+    sql: &str,
+    statement_by_statement: bool,
+) -> (Result<(), String>, Progress) {
+    if !statement_by_statement {
+        let result = db.execute_script(sql).await.map_err(|e| e.to_string());
+        return (result, Progress::default());
+    }
+    let statements = crate::policy::statements(sql);
+    let mut progress = Progress::default();
+    for (i, statement) in statements.iter().enumerate() {
+        if let Err(e) = db.execute_script(statement).await {
+            let preview: String = statement.chars().take(120).collect();
+            return (
+                Err(format!(
+                    "statement {} of {} failed: {e}\n    {preview}",
+                    i + 1,
+                    statements.len()
+                )),
+                progress,
+            );
+        }
+        progress.wrote = true;
+        progress.ddl |= crate::policy::is_ddl(statement);
+    }
+    (Ok(()), progress)
 }
 
 /// The process's component runtime, built on first use.

@@ -48,7 +48,8 @@ pub fn transaction_control(sql: &str) -> Option<&'static str> {
 }
 
 /// Splits a script on `;` outside quotes, comments, dollar-quoted bodies
-/// and the `BEGIN … END` body of a `CREATE TRIGGER`.
+/// and the `BEGIN … END` bodies of triggers and routines. Empty statements
+/// (whitespace and comments only) are kept; see [`statements`].
 fn split_statements(sql: &str) -> impl Iterator<Item = &str> {
     let bytes = sql.as_bytes();
     let mut parts = Vec::new();
@@ -95,12 +96,18 @@ fn split_statements(sql: &str) -> impl Iterator<Item = &str> {
                     .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                     .map_or(bytes.len(), |n| i + n);
                 let word = &sql[i..word_end];
+                // Routines with BEGIN … END bodies: triggers, procedures,
+                // functions and events.
                 let in_trigger = || {
                     let mut words = leading_words(&sql[start..i]);
                     words
                         .next()
                         .is_some_and(|w| w.eq_ignore_ascii_case("CREATE"))
-                        && words.any(|w| w.eq_ignore_ascii_case("TRIGGER"))
+                        && words.any(|w| {
+                            ["TRIGGER", "PROCEDURE", "FUNCTION", "EVENT"]
+                                .iter()
+                                .any(|k| w.eq_ignore_ascii_case(k))
+                        })
                 };
                 if (word.eq_ignore_ascii_case("BEGIN") || word.eq_ignore_ascii_case("CASE"))
                     && in_trigger()
@@ -126,6 +133,37 @@ fn split_statements(sql: &str) -> impl Iterator<Item = &str> {
     parts.into_iter()
 }
 
+/// The statements of a script, in order, without the empty ones.
+pub fn statements(sql: &str) -> Vec<&str> {
+    split_statements(sql)
+        .filter(|s| leading_words(s).next().is_some())
+        .map(str::trim)
+        .collect()
+}
+
+/// Whether a statement changes the schema (and so commits implicitly on
+/// MySQL and MariaDB).
+pub fn is_ddl(statement: &str) -> bool {
+    leading_words(statement).next().is_some_and(|w| {
+        ["CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE"]
+            .iter()
+            .any(|k| w.eq_ignore_ascii_case(k))
+    })
+}
+
+/// Whether a SQL migration opts out of the wrapping transaction: a leading
+/// comment line `-- wasmig:no-transaction` (or sqlx's `-- no-transaction`).
+pub fn wants_no_transaction(sql: &str) -> bool {
+    sql.lines()
+        .map(str::trim)
+        .take_while(|l| l.is_empty() || l.starts_with("--"))
+        .any(|l| {
+            let directive = l.trim_start_matches('-').trim();
+            directive.eq_ignore_ascii_case("wasmig:no-transaction")
+                || directive.eq_ignore_ascii_case("no-transaction")
+        })
+}
+
 /// The words at the start of a statement, past comments.
 fn leading_words(statement: &str) -> impl Iterator<Item = &str> {
     let mut rest = statement;
@@ -146,6 +184,29 @@ fn leading_words(statement: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scripts_split_into_statements_keeping_routine_bodies_whole() {
+        let script = "CREATE TABLE a (x INT);\n-- comment only;\n\
+                      CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END;\n\
+                      CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\n";
+        let parts = statements(script);
+        assert_eq!(parts.len(), 3, "{parts:?}");
+        assert!(parts[1].ends_with("END"));
+        assert!(is_ddl(parts[0]) && is_ddl(parts[2]));
+        assert!(!is_ddl("INSERT INTO a VALUES (1)"));
+    }
+
+    #[test]
+    fn no_transaction_directives_are_read_from_leading_comments() {
+        assert!(wants_no_transaction(
+            "-- wasmig:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (x);"
+        ));
+        assert!(wants_no_transaction(
+            "-- add an index\n-- no-transaction\nSELECT 1;"
+        ));
+        assert!(!wants_no_transaction("SELECT 1;\n-- wasmig:no-transaction"));
+    }
 
     #[test]
     fn transaction_control_is_found_anywhere_in_a_script() {

@@ -13,7 +13,7 @@ use wasmig::backend::DatabaseUrl;
 use wasmig::config::LoadedConfig;
 use wasmig::planner::{DownTarget, UpOptions};
 
-use crate::{Cli, Command, Format, Global};
+use crate::{Cli, Command, Format, Global, Resolution};
 
 /// Settings resolved from flags, the environment and `wasmig.toml`.
 struct Settings {
@@ -113,6 +113,20 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
                 Format::Table => render::status_table(&statuses),
                 Format::Json => render::status_json(&statuses, &ctx.url, &ctx.env_name)?,
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Resolve(args) => {
+            let applied = args.state == Resolution::Applied;
+            ctx.migrator().resolve(args.migration, applied).await?;
+            println!(
+                "recorded migration {} as {}",
+                args.migration,
+                if applied {
+                    "applied"
+                } else {
+                    "rolled back (it will run again on the next `up`)"
+                }
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate => {

@@ -38,6 +38,10 @@ pub(crate) struct GuestState {
     /// Whether the migration runs inside the host's transaction, which it must
     /// not end.
     pub(crate) transactional: bool,
+    /// A statement that changes something succeeded.
+    pub(crate) wrote: bool,
+    /// A DDL statement succeeded.
+    pub(crate) ddl: bool,
 }
 
 impl WasiView for GuestState {
@@ -66,6 +70,20 @@ impl GuestState {
                 ),
             )),
             None => Ok(()),
+        }
+    }
+
+    /// Notes that `sql` was sent: it may have changed the database even if
+    /// it failed (a batch part way, a script after its first statements).
+    /// Errs on the side of "something may have changed".
+    fn attempted(&mut self, sql: &str, succeeded: bool) {
+        self.wrote = true;
+        if !self.ddl {
+            let statements = policy::statements(sql);
+            let partial_script = statements.len() > 1;
+            if (succeeded || partial_script) && statements.into_iter().any(policy::is_ddl) {
+                self.ddl = true;
+            }
         }
     }
 
@@ -99,6 +117,7 @@ impl db::Host for GuestState {
         }
         let params = convert::values_from_wit(params);
         let result = self.db.execute(&sql, &params).await;
+        self.attempted(&sql, result.is_ok());
         self.after_statement()?;
         Ok(result.map_err(wit_error))
     }
@@ -130,6 +149,7 @@ impl db::Host for GuestState {
             .map(convert::values_from_wit)
             .collect();
         let result = self.db.execute_batch(&sql, &sets).await;
+        self.attempted(&sql, result.is_ok());
         self.after_statement()?;
         Ok(result.map_err(wit_error))
     }
@@ -142,6 +162,7 @@ impl db::Host for GuestState {
             return Ok(Err(wit_error(e)));
         }
         let result = self.db.execute_script(&sql).await;
+        self.attempted(&sql, result.is_ok());
         self.after_statement()?;
         Ok(result.map_err(wit_error))
     }

@@ -45,6 +45,15 @@ pub struct ComponentRuntime {
 /// A compiled migration component, ready to instantiate.
 pub struct LoadedComponent {
     pre: bindings::MigrationPre<GuestState>,
+    no_transaction: bool,
+}
+
+impl LoadedComponent {
+    /// Whether the component runs inside the host's transaction (it does
+    /// unless it opted out).
+    pub fn transactional(&self) -> bool {
+        !self.no_transaction
+    }
 }
 
 /// What a component run needs besides the component.
@@ -63,6 +72,10 @@ pub(crate) struct RunResult {
     pub(crate) db: Box<dyn Backend>,
     /// `Err` holds the reason the migration failed, ready to show.
     pub(crate) outcome: Result<(), String>,
+    /// A statement that changes something succeeded.
+    pub(crate) wrote: bool,
+    /// A DDL statement succeeded.
+    pub(crate) ddl: bool,
 }
 
 impl ComponentRuntime {
@@ -114,7 +127,10 @@ impl ComponentRuntime {
             .map_err(|e| invalid(format!("cannot be linked into the sandbox: {e:#}")))?;
         let pre = bindings::MigrationPre::new(pre)
             .map_err(|e| invalid(format!("does not match the migration world: {e:#}")))?;
-        Ok(LoadedComponent { pre })
+        Ok(LoadedComponent {
+            pre,
+            no_transaction: shape.no_transaction,
+        })
     }
 
     /// Runs `up` or `down` of `component` against `db`.
@@ -134,6 +150,8 @@ impl ComponentRuntime {
             version: spec.version,
             reporter: spec.reporter.clone(),
             transactional: spec.transactional,
+            wrote: false,
+            ddl: false,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -162,6 +180,8 @@ impl ComponentRuntime {
         RunResult {
             db: state.db,
             outcome,
+            wrote: state.wrote,
+            ddl: state.ddl,
         }
     }
 }

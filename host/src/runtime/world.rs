@@ -12,7 +12,15 @@ pub struct ComponentShape {
     pub imports: Vec<String>,
     /// Export names, e.g. `up`.
     pub exports: Vec<String>,
+    /// Whether the component asks to run outside a transaction (a custom
+    /// section named [`NO_TRANSACTION_SECTION`] anywhere in it, which
+    /// `export_migration!(T, no_transaction)` emits).
+    pub no_transaction: bool,
 }
+
+/// The custom section by which a component opts out of the wrapping
+/// transaction.
+pub const NO_TRANSACTION_SECTION: &str = "wasmig-no-transaction";
 
 /// Reads the top-level imports and exports of a component.
 ///
@@ -45,6 +53,9 @@ pub fn shape(bytes: &[u8]) -> Result<ComponentShape, String> {
                     let import = import.map_err(|e| format!("not a valid component: {e}"))?;
                     shape.imports.push(import.name.name.to_owned());
                 }
+            }
+            Payload::CustomSection(section) if section.name() == NO_TRANSACTION_SECTION => {
+                shape.no_transaction = true;
             }
             Payload::ComponentExportSection(reader) if depth == 0 => {
                 for export in reader {
@@ -121,6 +132,7 @@ mod tests {
         ComponentShape {
             imports: imports.iter().map(|s| s.to_string()).collect(),
             exports: exports.iter().map(|s| s.to_string()).collect(),
+            no_transaction: false,
         }
     }
 
