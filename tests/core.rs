@@ -45,6 +45,7 @@ on_engine!(
     sqlite,
     Engine::Sqlite,
     [
+        killed_runner_leaves_a_state_the_next_run_completes,
         half_applied_migration_is_recorded_failed_until_resolved,
         eight_concurrent_runners_apply_every_migration_exactly_once,
         up_to_applies_through_the_target_and_count_limits,
@@ -69,6 +70,7 @@ on_engine!(
     postgres,
     Engine::Postgres,
     [
+        killed_runner_leaves_a_state_the_next_run_completes,
         half_applied_migration_is_recorded_failed_until_resolved,
         eight_concurrent_runners_apply_every_migration_exactly_once,
         up_to_applies_through_the_target_and_count_limits,
@@ -93,6 +95,7 @@ on_engine!(
     mysql,
     Engine::Mysql,
     [
+        killed_runner_leaves_a_state_the_next_run_completes,
         half_applied_migration_is_recorded_failed_until_resolved,
         eight_concurrent_runners_apply_every_migration_exactly_once,
         up_to_applies_through_the_target_and_count_limits,
@@ -153,6 +156,69 @@ fn a_runner_gives_up_after_the_lock_timeout_naming_the_flag() {
         .says(&["another wasmig run has held the lock", "--lock-timeout"]);
     holder.unlock().unwrap();
     p.wasmig(&["up"]).ok().says(&["applied 1 migration(s)"]);
+}
+
+// ---- crashes ----------------------------------------------------------------
+
+fn killed_runner_leaves_a_state_the_next_run_completes(engine: Engine) {
+    let setup = |p: &Project| {
+        p.config("[env.dev]\nvars = { rows = \"20000\" }\n");
+        p.sql(
+            "1_big",
+            "CREATE TABLE big (id BIGINT PRIMARY KEY, label VARCHAR(64) NOT NULL);",
+            None,
+        );
+        p.component("2_fill", "slow_fill");
+    };
+    let summary = |p: &Project| {
+        (
+            p.column("SELECT count(*) FROM big"),
+            p.column("SELECT sum(id) FROM big"),
+            p.column("SELECT concat(version, ':', state, ':', checksum) FROM wasmig_migrations ORDER BY version"),
+        )
+    };
+
+    let whole = Project::on(engine);
+    setup(&whole);
+    whole.wasmig(&["up"]).ok();
+
+    let p = Project::on(engine);
+    setup(&p);
+    let mut runner = p.spawn_wasmig(&["up"]);
+    let stderr = runner.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    // Kill it (SIGKILL) as soon as the long migration reports progress.
+    loop {
+        let line = lines
+            .next()
+            .expect("the runner ended before the migration reported progress")
+            .unwrap();
+        if line.contains("[2] ") && line.contains("/20000") {
+            break;
+        }
+    }
+    runner.kill().unwrap();
+    let status = runner.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the runner finished before it was killed"
+    );
+    assert_eq!(
+        p.column("SELECT count(*) FROM wasmig_migrations WHERE state = 'applied'"),
+        ["1"],
+        "only the first migration may be applied after the kill"
+    );
+
+    p.wasmig(&["up"]).ok().says(&["applied 1 migration(s)"]);
+    assert_eq!(summary(&p).0, summary(&whole).0);
+    assert_eq!(summary(&p).1, summary(&whole).1);
+    let states = |s: Vec<String>| -> Vec<String> {
+        s.into_iter()
+            .map(|row| row.split(':').take(2).collect::<Vec<_>>().join(":"))
+            .collect()
+    };
+    assert_eq!(states(summary(&p).2), ["1:applied", "2:applied"]);
+    assert_eq!(summary(&p).2, summary(&whole).2, "checksums differ");
 }
 
 // ---- no-transaction migrations and the failed state ------------------------

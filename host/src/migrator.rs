@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::backend::{self, Backend, DatabaseUrl, Dialect};
 use crate::error::Error;
 use crate::guest_crate;
-use crate::ledger::{self, EntryState, LedgerEntry};
+use crate::ledger::{self, EntryState, InterruptedMark, LedgerEntry};
 use crate::lock::{self, RunLock};
 use crate::planner::{self, DownTarget, MigrationStatus, State, UpOptions};
 use crate::report::{Direction, Event, Reporter, Silent};
@@ -487,7 +487,12 @@ impl Migrator {
         .to_owned();
         let transactional = migration.transactional();
         let mysql = db.dialect() == Dialect::Mysql;
-        let guarded = !transactional || mysql;
+        let mark = self.interrupted_mark(migration, direction);
+        // A no-transaction migration is marked before it starts; on MySQL a
+        // migration is marked just before its first DDL statement, which
+        // commits everything so far (the mark included).
+        let mark_first = !transactional;
+        let mark_before_ddl = transactional && mysql;
         self.reporter.event(&Event::Started {
             version,
             name: &source.name,
@@ -495,13 +500,16 @@ impl Migrator {
         });
         let started = Instant::now();
 
+        // Creating the ledger is DDL: on MySQL it cannot be part of the
+        // migration's transaction anyway.
+        let ledger_in_transaction = create_ledger && transactional && !mysql;
         if create_ledger
-            && guarded
+            && !ledger_in_transaction
             && let Err(e) = ledger::ensure(&mut *db).await
         {
             return (db, Err(e));
         }
-        if guarded && let Err(e) = self.mark_interrupted(&mut *db, migration, direction).await {
+        if mark_first && let Err(e) = ledger::mark(&mut *db, &mark).await {
             return (
                 db,
                 Err(fail(format!("cannot write the ledger: {e}"), rolled_back)),
@@ -517,15 +525,13 @@ impl Migrator {
                     )),
                 );
             }
-            if create_ledger
-                && !guarded
-                && let Err(e) = ledger::ensure(&mut *db).await
-            {
+            if ledger_in_transaction && let Err(e) = ledger::ensure(&mut *db).await {
                 let _ = db.rollback().await;
                 return (db, Err(e));
             }
         }
 
+        let ddl_mark = mark_before_ddl.then_some(&mark);
         let (outcome, progress) = match &migration.body {
             PreparedBody::Sql { up, down, .. } => {
                 let script = match direction {
@@ -533,7 +539,10 @@ impl Migrator {
                     Direction::Down => down.as_deref(),
                 };
                 match script {
-                    Some(sql) => run_script(&mut *db, sql, guarded).await,
+                    Some(sql) => {
+                        let one_by_one = !transactional || mysql;
+                        run_script(&mut *db, sql, one_by_one, ddl_mark).await
+                    }
                     None => (Err("it has no down script".to_owned()), Progress::default()),
                 }
             }
@@ -546,6 +555,7 @@ impl Migrator {
                     limits: self.limits.clone(),
                     reporter: self.reporter.clone(),
                     transactional,
+                    ddl_mark: ddl_mark.cloned(),
                 };
                 match runtime() {
                     Ok(rt) => {
@@ -553,7 +563,7 @@ impl Migrator {
                         db = result.db;
                         let progress = Progress {
                             wrote: result.wrote,
-                            ddl: result.ddl,
+                            marked: result.marked,
                         };
                         (result.outcome, progress)
                     }
@@ -590,22 +600,16 @@ impl Migrator {
                 );
             }
             let partial = if transactional {
-                mysql && progress.ddl
+                progress.marked
             } else {
                 progress.wrote
             };
-            if !guarded {
-                return (db, Err(fail(reason, rolled_back)));
-            }
             if !partial {
-                // Nothing stayed behind: take the "interrupted" mark back.
-                let undo = match direction {
-                    Direction::Up => ledger::remove(&mut *db, version).await,
-                    Direction::Down => {
-                        ledger::set_state(&mut *db, version, EntryState::Applied, None).await
-                    }
-                };
-                return match undo {
+                if !mark_first {
+                    return (db, Err(fail(reason, rolled_back)));
+                }
+                // Nothing stayed behind: take the mark back.
+                return match ledger::unmark(&mut *db, &mark).await {
                     Ok(()) => (db, Err(fail(reason, rolled_back))),
                     Err(e) => (
                         db,
@@ -613,7 +617,7 @@ impl Migrator {
                             reason,
                             format!(
                                 "nothing of it stayed behind, but the ledger could not be \
-                                 updated ({e}); it shows the migration as failed: run \
+                                 updated ({e}) and shows it as failed: run \
                                  `wasmig resolve {version} --as {}`",
                                 match direction {
                                     Direction::Up => "rolled-back",
@@ -629,7 +633,7 @@ impl Migrator {
             } else {
                 "it runs without a transaction"
             };
-            let _ = ledger::set_state(&mut *db, version, EntryState::Failed, Some(&reason)).await;
+            let _ = ledger::mark_failed(&mut *db, &mark, &reason).await;
             return (
                 db,
                 Err(fail(
@@ -663,39 +667,22 @@ impl Migrator {
         )
     }
 
-    /// Writes the ledger row that says a migration is under way and did not
-    /// finish, before it starts.
-    async fn mark_interrupted(
-        &self,
-        db: &mut dyn Backend,
-        migration: &Prepared<'_>,
-        direction: Direction,
-    ) -> Result<(), crate::DbError> {
+    /// The mark that records `migration` as under way.
+    fn interrupted_mark(&self, migration: &Prepared<'_>, direction: Direction) -> InterruptedMark {
         let source = migration.source;
         match direction {
-            Direction::Up => {
-                let entry = LedgerEntry {
-                    version: source.version,
-                    name: source.name.clone(),
-                    kind: source.kind(),
-                    checksum: migration.checksum.clone(),
-                    state: EntryState::Failed,
-                    applied_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-                    execution_ms: 0,
-                    environment: self.env.name.clone(),
-                    error: Some(INTERRUPTED_UP.to_owned()),
-                };
-                ledger::record(db, &entry).await
-            }
-            Direction::Down => {
-                ledger::set_state(
-                    db,
-                    source.version,
-                    EntryState::Failed,
-                    Some(INTERRUPTED_DOWN),
-                )
-                .await
-            }
+            Direction::Up => InterruptedMark::Applying(LedgerEntry {
+                version: source.version,
+                name: source.name.clone(),
+                kind: source.kind(),
+                checksum: migration.checksum.clone(),
+                state: EntryState::Failed,
+                applied_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+                execution_ms: 0,
+                environment: self.env.name.clone(),
+                error: Some(ledger::INTERRUPTED_UP.to_owned()),
+            }),
+            Direction::Down => InterruptedMark::Reverting(source.version),
         }
     }
 
@@ -727,25 +714,24 @@ impl Migrator {
     }
 }
 
-const INTERRUPTED_UP: &str = "interrupted: the run stopped before this migration finished";
-const INTERRUPTED_DOWN: &str = "interrupted: the run stopped before this migration was reverted";
-
 /// What a migration got done before it failed.
 #[derive(Debug, Clone, Copy, Default)]
 struct Progress {
     /// A statement that changes something succeeded.
     wrote: bool,
-    /// A DDL statement succeeded.
-    ddl: bool,
+    /// The interrupted mark was written before a DDL statement.
+    marked: bool,
 }
 
 /// Runs a SQL script: in one call when it runs inside a transaction that
 /// can roll all of it back, statement by statement when it cannot (so the
-/// error says which statement failed and what ran before it).
+/// error says which statement failed and what ran before it). With
+/// `ddl_mark`, the mark is written just before the first DDL statement.
 async fn run_script(
     db: &mut dyn Backend,
     sql: &str,
     statement_by_statement: bool,
+    ddl_mark: Option<&InterruptedMark>,
 ) -> (Result<(), String>, Progress) {
     if !statement_by_statement {
         let result = db.execute_script(sql).await.map_err(|e| e.to_string());
@@ -754,6 +740,15 @@ async fn run_script(
     let statements = crate::policy::statements(sql);
     let mut progress = Progress::default();
     for (i, statement) in statements.iter().enumerate() {
+        if let Some(mark) = ddl_mark
+            && !progress.marked
+            && crate::policy::is_ddl(statement)
+        {
+            if let Err(e) = ledger::mark(db, mark).await {
+                return (Err(format!("cannot write the ledger: {e}")), progress);
+            }
+            progress.marked = true;
+        }
         if let Err(e) = db.execute_script(statement).await {
             let preview: String = statement.chars().take(120).collect();
             return (
@@ -766,7 +761,6 @@ async fn run_script(
             );
         }
         progress.wrote = true;
-        progress.ddl |= crate::policy::is_ddl(statement);
     }
     (Ok(()), progress)
 }

@@ -40,8 +40,11 @@ pub(crate) struct GuestState {
     pub(crate) transactional: bool,
     /// A statement that changes something succeeded.
     pub(crate) wrote: bool,
-    /// A DDL statement succeeded.
-    pub(crate) ddl: bool,
+    /// Written just before the first DDL statement (MySQL, where DDL
+    /// commits implicitly).
+    pub(crate) ddl_mark: Option<crate::ledger::InterruptedMark>,
+    /// Whether `ddl_mark` was written.
+    pub(crate) marked: bool,
 }
 
 impl WasiView for GuestState {
@@ -73,18 +76,20 @@ impl GuestState {
         }
     }
 
-    /// Notes that `sql` was sent: it may have changed the database even if
-    /// it failed (a batch part way, a script after its first statements).
-    /// Errs on the side of "something may have changed".
-    fn attempted(&mut self, sql: &str, succeeded: bool) {
+    /// Before `sql` runs: writes the DDL mark if `sql` is the migration's
+    /// first DDL, and notes that the database may change.
+    async fn before_write(&mut self, sql: &str) -> wasmtime::Result<()> {
         self.wrote = true;
-        if !self.ddl {
-            let statements = policy::statements(sql);
-            let partial_script = statements.len() > 1;
-            if (succeeded || partial_script) && statements.into_iter().any(policy::is_ddl) {
-                self.ddl = true;
-            }
+        if let Some(mark) = &self.ddl_mark
+            && !self.marked
+            && policy::statements(sql).into_iter().any(policy::is_ddl)
+        {
+            crate::ledger::mark(&mut *self.db, mark)
+                .await
+                .map_err(|e| wasmtime::Error::msg(format!("cannot write the ledger: {e}")))?;
+            self.marked = true;
         }
+        Ok(())
     }
 
     /// Traps if the host's transaction is gone after a statement.
@@ -116,8 +121,8 @@ impl db::Host for GuestState {
             return Ok(Err(wit_error(e)));
         }
         let params = convert::values_from_wit(params);
+        self.before_write(&sql).await?;
         let result = self.db.execute(&sql, &params).await;
-        self.attempted(&sql, result.is_ok());
         self.after_statement()?;
         Ok(result.map_err(wit_error))
     }
@@ -148,8 +153,8 @@ impl db::Host for GuestState {
             .into_iter()
             .map(convert::values_from_wit)
             .collect();
+        self.before_write(&sql).await?;
         let result = self.db.execute_batch(&sql, &sets).await;
-        self.attempted(&sql, result.is_ok());
         self.after_statement()?;
         Ok(result.map_err(wit_error))
     }
@@ -161,8 +166,8 @@ impl db::Host for GuestState {
         if let Err(e) = self.check(&sql) {
             return Ok(Err(wit_error(e)));
         }
+        self.before_write(&sql).await?;
         let result = self.db.execute_script(&sql).await;
-        self.attempted(&sql, result.is_ok());
         self.after_statement()?;
         Ok(result.map_err(wit_error))
     }

@@ -65,6 +65,8 @@ pub(crate) struct RunSpec {
     pub(crate) limits: Limits,
     pub(crate) reporter: Arc<dyn Reporter>,
     pub(crate) transactional: bool,
+    /// Written just before the migration's first DDL statement (MySQL).
+    pub(crate) ddl_mark: Option<crate::ledger::InterruptedMark>,
 }
 
 /// The connection, handed back, and how the run went.
@@ -74,8 +76,8 @@ pub(crate) struct RunResult {
     pub(crate) outcome: Result<(), String>,
     /// A statement that changes something succeeded.
     pub(crate) wrote: bool,
-    /// A DDL statement succeeded.
-    pub(crate) ddl: bool,
+    /// The DDL mark was written.
+    pub(crate) marked: bool,
 }
 
 impl ComponentRuntime {
@@ -151,7 +153,8 @@ impl ComponentRuntime {
             reporter: spec.reporter.clone(),
             transactional: spec.transactional,
             wrote: false,
-            ddl: false,
+            ddl_mark: spec.ddl_mark,
+            marked: false,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -181,7 +184,7 @@ impl ComponentRuntime {
             db: state.db,
             outcome,
             wrote: state.wrote,
-            ddl: state.ddl,
+            marked: state.marked,
         }
     }
 }
