@@ -644,7 +644,7 @@ fn unreadable_sql_is_refused_naming_the_file() {
     fs::create_dir(p.migrations.join("3_not_a_crate")).unwrap();
     p.wasmig(&["up"])
         .fails()
-        .says(&["3_not_a_crate", "has no Cargo.toml"]);
+        .says(&["3_not_a_crate", "neither a Cargo.toml nor an up.sql"]);
     assert_eq!(p.dump(), before);
 }
 

@@ -6,6 +6,7 @@
 //!
 //! Modules, one responsibility each:
 //! - [`source`]: reading a migrations directory;
+//! - [`sql_file`]: reading SQL migrations written for wasmig, sqlx, golang-migrate, dbmate, goose or diesel;
 //! - [`guest_crate`]: building Rust guest crates into components;
 //! - [`ledger`]: the table that records what ran;
 //! - [`lock`]: one runner at a time per database;
@@ -29,6 +30,7 @@ pub mod policy;
 pub mod report;
 pub mod runtime;
 pub mod source;
+pub mod sql_file;
 
 pub use backend::{DbError, DbErrorKind, Dialect, Value};
 pub use error::Error;

@@ -71,6 +71,15 @@ enum Command {
     Validate,
     /// Record what a failed migration left behind, after inspecting the database
     Resolve(ResolveArgs),
+    /// Adopt a database another tool migrated: record migrations up to VERSION as applied
+    Baseline(BaselineArgs),
+}
+
+#[derive(Args, Debug)]
+struct BaselineArgs {
+    /// The newest migration the database already has
+    #[arg(value_name = "VERSION", id = "migration")]
+    migration: i64,
 }
 
 #[derive(Args, Debug)]

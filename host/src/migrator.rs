@@ -17,6 +17,7 @@ use crate::planner::{self, DownTarget, MigrationStatus, State, UpOptions};
 use crate::report::{Direction, Event, Reporter, Silent};
 use crate::runtime::{ComponentRuntime, GuestEnv, Limits, LoadedComponent, RunSpec, world};
 use crate::source::{self, MigrationSource, SourceBody, Version, sha256_hex};
+use crate::sql_file;
 
 /// Applies, reverts and reports on the migrations of one directory against
 /// one database.
@@ -62,8 +63,15 @@ pub struct RunReport {
 
 /// A migration's bytes, read once: what is checksummed is what runs.
 enum Payload {
-    Sql { up: String, down: Option<String> },
-    Component { bytes: Vec<u8>, path: PathBuf },
+    Sql {
+        up: String,
+        down: Option<String>,
+        no_transaction: bool,
+    },
+    Component {
+        bytes: Vec<u8>,
+        path: PathBuf,
+    },
 }
 
 struct Prepared<'a> {
@@ -370,6 +378,69 @@ impl Migrator {
         Ok(report)
     }
 
+    /// Adopts a database that another tool (or hand-run scripts) already
+    /// migrated: records every migration up to and including `version` as
+    /// applied, without running it. Returns how many were recorded.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when the ledger already has rows (baseline adopts a
+    /// database; it does not rewrite history) or no migration is that old.
+    pub async fn baseline(&self, version: Version) -> Result<usize, Error> {
+        let sources = self.sources()?;
+        let adopted: Vec<MigrationSource> = sources
+            .iter()
+            .filter(|s| s.version <= version)
+            .cloned()
+            .collect();
+        if adopted.is_empty() {
+            return Err(Error::Refused(format!(
+                "no migration has a version up to {version}: nothing to baseline"
+            )));
+        }
+        self.build_crates(&adopted, false).await?;
+        let lock = RunLock::acquire(&self.url, self.lock_timeout).await?;
+        let mut db = self.connect().await?;
+        if ledger::exists(&mut *db).await? && !ledger::read(&mut *db).await?.is_empty() {
+            return Err(Error::Refused(
+                "the ledger already records migrations: baseline adopts a database that \
+                 wasmig has not migrated yet. Use `wasmig resolve` for a failed migration."
+                    .into(),
+            ));
+        }
+        let context = "recording the baseline";
+        db.begin().await.map_err(Error::db(context))?;
+        let recorded = async {
+            ledger::ensure(&mut *db).await?;
+            for source in &adopted {
+                let entry = LedgerEntry {
+                    version: source.version,
+                    name: source.name.clone(),
+                    kind: source.kind(),
+                    checksum: checksum(&read_payload(source)?),
+                    state: EntryState::Applied,
+                    applied_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+                    execution_ms: 0,
+                    environment: self.env.name.clone(),
+                    error: None,
+                };
+                ledger::record(&mut *db, &entry)
+                    .await
+                    .map_err(Error::db(context))?;
+            }
+            Ok::<_, Error>(())
+        }
+        .await;
+        match recorded {
+            Ok(()) => db.commit().await.map_err(Error::db(context))?,
+            Err(e) => {
+                let _ = db.rollback().await;
+                return Err(e);
+            }
+        }
+        lock.release().await;
+        Ok(adopted.len())
+    }
+
     /// Records the operator's decision about a migration the ledger shows as
     /// failed: it is now fully applied, or nothing of it remains.
     ///
@@ -434,10 +505,14 @@ impl Migrator {
             };
             let checksum = checksum(&payload);
             let body = match payload {
-                Payload::Sql { up, down } => PreparedBody::Sql {
-                    no_transaction: crate::policy::wants_no_transaction(&up),
+                Payload::Sql {
                     up,
                     down,
+                    no_transaction,
+                } => PreparedBody::Sql {
+                    up,
+                    down,
+                    no_transaction,
                 },
                 Payload::Component { bytes, path } => {
                     PreparedBody::Component(runtime()?.load(&path, &bytes)?)
@@ -783,10 +858,21 @@ fn read_payload(source: &MigrationSource) -> Result<Payload, Error> {
         })
     };
     match &source.body {
-        SourceBody::Sql { up, down } => Ok(Payload::Sql {
-            up: read_text(up)?,
-            down: down.as_deref().map(read_text).transpose()?,
-        }),
+        SourceBody::Sql { up, down } => {
+            let text = read_text(up)?;
+            let down = down.as_deref().map(read_text).transpose()?;
+            // diesel keeps per-migration options beside up.sql.
+            let metadata = up
+                .file_name()
+                .filter(|n| *n == "up.sql")
+                .and_then(|_| fs::read_to_string(up.with_file_name("metadata.toml")).ok());
+            let scripts = sql_file::parse(&text, down, metadata.as_deref());
+            Ok(Payload::Sql {
+                up: scripts.up,
+                down: scripts.down,
+                no_transaction: scripts.no_transaction,
+            })
+        }
         SourceBody::Component { path } => Ok(Payload::Component {
             bytes: fs::read(path).map_err(Error::io(path))?,
             path: path.clone(),

@@ -114,7 +114,16 @@ fn split_statements(sql: &str) -> impl Iterator<Item = &str> {
                 {
                     depth += 1;
                 } else if word.eq_ignore_ascii_case("END") && depth > 0 {
-                    depth -= 1;
+                    // `END IF`, `END LOOP`, `END WHILE` and `END REPEAT` close
+                    // blocks whose openers are not counted; `END` and
+                    // `END CASE` close a BEGIN or a CASE.
+                    let next = leading_words(&sql[word_end..]).next().unwrap_or("");
+                    let uncounted = ["IF", "LOOP", "WHILE", "REPEAT"]
+                        .iter()
+                        .any(|k| next.eq_ignore_ascii_case(k));
+                    if !uncounted {
+                        depth -= 1;
+                    }
                 }
                 i = word_end;
                 continue;
@@ -187,6 +196,11 @@ mod tests {
 
     #[test]
     fn scripts_split_into_statements_keeping_routine_bodies_whole() {
+        let mysql = "CREATE TRIGGER t BEFORE INSERT ON o FOR EACH ROW BEGIN \
+                     IF NEW.x < 0 THEN SET NEW.x = 0; END IF; \
+                     WHILE 0 DO SET @a = 1; END WHILE; \
+                     SET @b = CASE WHEN 1 THEN 2 END; END; SELECT 1";
+        assert_eq!(statements(mysql).len(), 2, "{:?}", statements(mysql));
         let script = "CREATE TABLE a (x INT);\n-- comment only;\n\
                       CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END;\n\
                       CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\n";

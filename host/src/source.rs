@@ -9,6 +9,12 @@
 //! | `<version>_<name>.sql` | SQL, irreversible |
 //! | `<version>_<name>.wasm` | a prebuilt component |
 //! | `<version>_<name>/` with a `Cargo.toml` | a Rust guest crate, built by `wasmig build` |
+//! | `<version>_<name>/` with `up.sql` (+ optional `down.sql`) | SQL, diesel's layout |
+//!
+//! Versions are the leading digits; diesel's dashed timestamps
+//! (`2024-01-31-120000_…`) read as their digits. A single `.sql` file with
+//! dbmate's `-- migrate:up` / `-- migrate:down` or goose's `-- +goose Up` /
+//! `-- +goose Down` sections is reversible (see [`crate::sql_file`]).
 //!
 //! Hidden entries, `*.md`, and the guest workspace's `Cargo.toml`,
 //! `Cargo.lock` and `target/` are ignored; anything else is an error, so a
@@ -167,16 +173,28 @@ pub fn discover(dir: &Path) -> Result<Vec<MigrationSource>, Error> {
             ),
         };
         let (stem, body) = if is_dir {
-            if !path.join("Cargo.toml").is_file() {
+            if path.join("Cargo.toml").is_file() {
+                (file_name, SourceBody::Crate { dir: path.clone() })
+            } else if path.join("up.sql").is_file() {
+                // diesel's layout: <version>_<name>/up.sql and down.sql.
+                let down = path.join("down.sql");
+                (
+                    file_name,
+                    SourceBody::Sql {
+                        up: path.join("up.sql"),
+                        down: down.is_file().then_some(down),
+                    },
+                )
+            } else {
                 return Err(Error::Source {
                     path: path.clone(),
                     message: format!(
-                        "directory `{file_name}` has no Cargo.toml: a migration directory is a \
-                         Rust guest crate (create one with `wasmig new <name> --rust`)"
+                        "directory `{file_name}` has neither a Cargo.toml nor an up.sql: a \
+                         migration directory is a Rust guest crate (create one with \
+                         `wasmig new <name> --rust`) or holds up.sql and down.sql"
                     ),
                 });
             }
-            (file_name, SourceBody::Crate { dir: path.clone() })
         } else if let Some(stem) = file_name.strip_suffix(".down.sql") {
             let (version, name) = split_name(stem).ok_or_else(unrecognised)?;
             downs.insert((version, name.to_owned()), path.clone());
@@ -256,12 +274,18 @@ fn is_ignored(file_name: &str, is_dir: bool) -> bool {
         || (!is_dir && matches!(file_name, "Cargo.toml" | "Cargo.lock"))
 }
 
-/// Splits `0042_add_users` into `(42, "add_users")`.
+/// Splits `0042_add_users` into `(42, "add_users")`. The version may be
+/// written with dashes, as diesel does (`2024-01-31-120000_add_users`).
 fn split_name(stem: &str) -> Option<(Version, &str)> {
-    let (digits, name) = stem.split_once('_')?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let (version_part, name) = stem.split_once('_')?;
+    if !version_part.starts_with(|c: char| c.is_ascii_digit())
+        || !version_part
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'-')
+    {
         return None;
     }
+    let digits: String = version_part.chars().filter(char::is_ascii_digit).collect();
     if name.is_empty()
         || !name
             .bytes()

@@ -94,6 +94,105 @@ impl Database {
         }
     }
 
+    /// The schema (tables, indexes, routines, triggers) without wasmig's
+    /// ledger, as the engine's own tools describe it.
+    pub fn schema(&self) -> String {
+        match self.engine {
+            Engine::Sqlite => self
+                .column(
+                    "SELECT type || ' ' || name || ': ' || coalesce(sql, '') FROM sqlite_schema \
+                     WHERE name NOT LIKE 'wasmig_%' ORDER BY type, name",
+                )
+                .join("\n"),
+            Engine::Postgres => {
+                let dump = run(Command::new("pg_dump")
+                    .args(["--no-owner", "--no-privileges", "--schema-only"])
+                    .arg("--exclude-table=wasmig_migrations")
+                    .arg(format!("{}/{}", postgres_server(), self.name)));
+                dump.lines()
+                    .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+            Engine::Mysql => {
+                let mut cmd = Command::new("mariadb-dump");
+                cmd.args([
+                    "--no-data",
+                    "--skip-dump-date",
+                    "--skip-comments",
+                    "--skip-triggers",
+                ]);
+                cmd.args(mysql_args());
+                cmd.arg(format!("--ignore-table={}.wasmig_migrations", self.name));
+                cmd.arg(&self.name);
+                let tables = run(&mut cmd);
+                let routines = self.column(
+                    "SELECT CONCAT(ROUTINE_TYPE, ' ', ROUTINE_NAME, ': ', ROUTINE_DEFINITION) \
+                     FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() \
+                     ORDER BY ROUTINE_NAME",
+                );
+                let triggers = self.column(
+                    "SELECT CONCAT(TRIGGER_NAME, ' ', ACTION_TIMING, ' ', EVENT_MANIPULATION, \
+                     ' ON ', EVENT_OBJECT_TABLE, ': ', ACTION_STATEMENT) \
+                     FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() \
+                     ORDER BY TRIGGER_NAME",
+                );
+                format!("{tables}\n{}\n{}", routines.join("\n"), triggers.join("\n"))
+            }
+        }
+    }
+
+    /// Runs a script the way the engine's own client does, outside wasmig:
+    /// `sqlite3`, `psql -f`, and for MySQL the whole script as one
+    /// multi-statement query (as golang-migrate sends it).
+    pub fn apply_natively(&self, script: &str) {
+        use std::io::Write;
+        let mut cmd = match self.engine {
+            Engine::Sqlite => {
+                let mut c = Command::new("sqlite3");
+                c.arg(&self.sqlite_path);
+                c
+            }
+            Engine::Postgres => {
+                let mut c = Command::new("psql");
+                c.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"])
+                    .arg(format!("{}/{}", postgres_server(), self.name));
+                c
+            }
+            Engine::Mysql => {
+                let mut c = Command::new("mariadb");
+                c.args(mysql_args())
+                    .arg(&self.name)
+                    .arg("--delimiter=@@wasmig-test@@")
+                    .arg("-e")
+                    .arg(script);
+                c
+            }
+        };
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        if self.engine != Engine::Mysql {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(script.as_bytes())
+                .unwrap();
+        } else {
+            drop(child.stdin.take());
+        }
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success() && output.stderr.is_empty(),
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     /// Every row of every table, ordered, so a dump does not depend on where
     /// rows physically sit.
     fn postgres_data(&self) -> String {

@@ -129,6 +129,14 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Baseline(args) => {
+            let n = ctx.migrator().baseline(args.migration).await?;
+            println!(
+                "recorded {n} migration(s) up to {} as applied, without running them",
+                args.migration
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate => {
             let problems = ctx.migrator().validate().await?;
             if problems.is_empty() {

@@ -1,0 +1,3 @@
+-- This file was automatically created by Diesel to setup helper functions
+-- and other internal bookkeeping.
+SELECT 1;
