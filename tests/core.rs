@@ -45,6 +45,8 @@ on_engine!(
     sqlite,
     Engine::Sqlite,
     [
+        a_lease_left_by_a_dead_runner_expires_and_a_live_one_is_waited_for,
+        eight_concurrent_runners_with_a_lease_apply_every_migration_exactly_once,
         killed_runner_leaves_a_state_the_next_run_completes,
         half_applied_migration_is_recorded_failed_until_resolved,
         eight_concurrent_runners_apply_every_migration_exactly_once,
@@ -70,6 +72,8 @@ on_engine!(
     postgres,
     Engine::Postgres,
     [
+        a_lease_left_by_a_dead_runner_expires_and_a_live_one_is_waited_for,
+        eight_concurrent_runners_with_a_lease_apply_every_migration_exactly_once,
         killed_runner_leaves_a_state_the_next_run_completes,
         half_applied_migration_is_recorded_failed_until_resolved,
         eight_concurrent_runners_apply_every_migration_exactly_once,
@@ -95,6 +99,8 @@ on_engine!(
     mysql,
     Engine::Mysql,
     [
+        a_lease_left_by_a_dead_runner_expires_and_a_live_one_is_waited_for,
+        eight_concurrent_runners_with_a_lease_apply_every_migration_exactly_once,
         killed_runner_leaves_a_state_the_next_run_completes,
         half_applied_migration_is_recorded_failed_until_resolved,
         eight_concurrent_runners_apply_every_migration_exactly_once,
@@ -116,6 +122,14 @@ on_engine!(
 // ---- concurrent runners ----------------------------------------------------
 
 fn eight_concurrent_runners_apply_every_migration_exactly_once(engine: Engine) {
+    eight_concurrent_runners(engine, &["up", "-q"]);
+}
+
+fn eight_concurrent_runners_with_a_lease_apply_every_migration_exactly_once(engine: Engine) {
+    eight_concurrent_runners(engine, &["up", "-q", "--lock", "lease"]);
+}
+
+fn eight_concurrent_runners(engine: Engine, args: &[&str]) {
     let p = Project::on(engine);
     p.sql("1_runs", "CREATE TABLE runs (n INTEGER NOT NULL);", None);
     for v in 2..=6 {
@@ -126,7 +140,7 @@ fn eight_concurrent_runners_apply_every_migration_exactly_once(engine: Engine) {
         );
     }
     p.component("7_typed", "typed_values");
-    let runners: Vec<_> = (0..8).map(|_| p.spawn_wasmig(&["up", "-q"])).collect();
+    let runners: Vec<_> = (0..8).map(|_| p.spawn_wasmig(args)).collect();
     for runner in runners {
         let output = runner.wait_with_output().unwrap();
         assert!(
@@ -341,6 +355,26 @@ fn mysql_records_a_failure_after_ddl_as_failed_and_resolve_accepts_it() {
     );
     p.wasmig(&["resolve", "2", "--as", "applied"]).ok();
     assert_eq!(p.status_json()["migrations"][1]["status"], "applied");
+}
+
+fn a_lease_left_by_a_dead_runner_expires_and_a_live_one_is_waited_for(engine: Engine) {
+    let p = Project::on(engine);
+    p.sql("1_a", "CREATE TABLE a (id INTEGER);", None);
+    p.db.column(
+        "CREATE TABLE wasmig_lock (name VARCHAR(64) PRIMARY KEY, owner VARCHAR(255) NOT NULL, \
+         expires_at BIGINT NOT NULL)",
+    );
+    // A live holder (expiring far in the future) makes the runner wait, then give up.
+    p.db.column("INSERT INTO wasmig_lock VALUES ('run', 'other:1', 99999999999999)");
+    p.wasmig(&["up", "--lock", "lease", "--lock-timeout", "1"])
+        .fails()
+        .says(&["wasmig_lock", "--lock-timeout"]);
+    assert!(!p.db.has_table("a"));
+    // A dead holder's lease (expired) is taken over.
+    p.db.column("UPDATE wasmig_lock SET expires_at = 0");
+    p.wasmig(&["up", "--lock", "lease"]).ok();
+    assert!(p.db.has_table("a"));
+    assert_eq!(p.column("SELECT count(*) FROM wasmig_lock"), ["0"]);
 }
 
 // ---- the sample project -------------------------------------------------

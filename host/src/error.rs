@@ -11,12 +11,12 @@ use crate::source::Version;
 #[non_exhaustive]
 pub enum Error {
     /// A file or directory could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The operating system's error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     /// An entry of the migrations directory is not a valid migration.
@@ -50,12 +50,12 @@ pub enum Error {
 
     /// A database operation outside any migration failed (connecting, the
     /// ledger).
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Database {
         /// What wasmig was doing.
         context: String,
         /// The database's error.
-        source: DbError,
+        error: DbError,
     },
 
     /// The ledger disagrees with the migrations directory in a way that makes
@@ -97,11 +97,11 @@ pub enum Error {
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
-        move |source| Error::Io { path, source }
+        move |error| Error::Io { path, error }
     }
 
     pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(DbError) -> Error {
         let context = context.into();
-        move |source| Error::Database { context, source }
+        move |error| Error::Database { context, error }
     }
 }

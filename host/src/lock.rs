@@ -12,16 +12,26 @@
 //!
 //! A runner that dies releases its lock with its connection (or its file
 //! handle): there is nothing to clean up.
+//!
+//! Where session locks do not work — behind PgBouncer in transaction pooling
+//! mode, where each statement may land on another server connection — use
+//! [`LockMode::Lease`]: a row in `wasmig_lock` that expires unless its holder
+//! renews it. The expiry is read from the database's clock, so runners on
+//! machines whose clocks disagree still agree. A runner that dies holds the
+//! lease until it expires; one that loses its lease (it stalled longer than
+//! the lease) stops before its next migration.
 
 use std::fs::File;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::mysql::MySqlConnection;
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Row};
 
-use crate::backend::DatabaseUrl;
+use crate::backend::{self, Backend, DatabaseUrl, DbErrorKind, Dialect, Value};
 use crate::error::Error;
 
 /// How long a runner waits for another one's lock by default.
@@ -29,6 +39,22 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The advisory lock key on PostgreSQL: "wasmig" in ASCII.
 const PG_KEY: i64 = 0x7761_736d_6967;
+
+/// How runners exclude each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LockMode {
+    /// The engine's session lock (advisory lock, `GET_LOCK`, file lock).
+    #[default]
+    Session,
+    /// A renewed lease in the `wasmig_lock` table, for connection poolers.
+    Lease,
+}
+
+/// The lease table's name.
+pub const LEASE_TABLE: &str = "wasmig_lock";
+
+/// How long a lease lasts without renewal.
+const LEASE: Duration = Duration::from_secs(30);
 
 /// A held run lock; released when dropped (or explicitly, see
 /// [`RunLock::release`]).
@@ -41,6 +67,13 @@ enum Held {
     File(File),
     Postgres(PgConnection),
     Mysql(MySqlConnection),
+    Lease(LeaseHolder),
+}
+
+struct LeaseHolder {
+    lost: Arc<AtomicBool>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    renewer: tokio::task::JoinHandle<()>,
 }
 
 impl RunLock {
@@ -50,7 +83,16 @@ impl RunLock {
     /// # Errors
     /// [`Error::Refused`] when the lock is still held after `timeout`;
     /// [`Error::Database`] when the lock connection fails.
-    pub async fn acquire(url: &DatabaseUrl, timeout: Duration) -> Result<Self, Error> {
+    pub async fn acquire(
+        url: &DatabaseUrl,
+        mode: LockMode,
+        timeout: Duration,
+    ) -> Result<Self, Error> {
+        if mode == LockMode::Lease {
+            return Ok(Self {
+                held: Held::Lease(lock_lease(url, timeout).await?),
+            });
+        }
         let held = match url {
             DatabaseUrl::Sqlite { path: None } => Held::Nothing,
             DatabaseUrl::Sqlite { path: Some(path) } => {
@@ -62,9 +104,22 @@ impl RunLock {
         Ok(Self { held })
     }
 
+    /// Whether the lock was lost (a lease that could not be renewed in
+    /// time); the run must stop before its next migration.
+    pub fn is_lost(&self) -> bool {
+        match &self.held {
+            Held::Lease(lease) => lease.lost.load(Ordering::SeqCst),
+            _ => false,
+        }
+    }
+
     /// Releases the lock now.
     pub async fn release(self) {
         match self.held {
+            Held::Lease(lease) => {
+                let _ = lease.stop.send(());
+                let _ = lease.renewer.await;
+            }
             Held::Nothing => {}
             Held::File(file) => {
                 let _ = file.unlock();
@@ -125,7 +180,7 @@ async fn lock_postgres(url: &str, timeout: Duration) -> Result<PgConnection, Err
         .await
         .map_err(|e| Error::Database {
             context: context.into(),
-            source: crate::backend::postgres_error(e),
+            error: crate::backend::postgres_error(e),
         })?;
     let started = Instant::now();
     loop {
@@ -135,7 +190,7 @@ async fn lock_postgres(url: &str, timeout: Duration) -> Result<PgConnection, Err
             .await
             .map_err(|e| Error::Database {
                 context: context.into(),
-                source: crate::backend::postgres_error(e),
+                error: crate::backend::postgres_error(e),
             })?;
         if row.try_get::<bool, _>(0).unwrap_or(false) {
             return Ok(conn);
@@ -157,7 +212,7 @@ async fn lock_mysql(url: &str, timeout: Duration) -> Result<MySqlConnection, Err
         .await
         .map_err(|e| Error::Database {
             context: context.into(),
-            source: crate::backend::mysql_error(e),
+            error: crate::backend::mysql_error(e),
         })?;
     let seconds = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX).max(0);
     let row = sqlx::query("SELECT GET_LOCK(CONCAT('wasmig:', DATABASE()), ?)")
@@ -166,10 +221,120 @@ async fn lock_mysql(url: &str, timeout: Duration) -> Result<MySqlConnection, Err
         .await
         .map_err(|e| Error::Database {
             context: context.into(),
-            source: crate::backend::mysql_error(e),
+            error: crate::backend::mysql_error(e),
         })?;
     match row.try_get::<Option<i64>, _>(0) {
         Ok(Some(1)) => Ok(conn),
         _ => Err(busy("this MySQL database", timeout)),
     }
+}
+
+/// The database's clock in milliseconds since the Unix epoch, as SQL.
+fn now_ms(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
+        Dialect::Postgres => "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)",
+        Dialect::Mysql => "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)",
+    }
+}
+
+async fn lock_lease(url: &DatabaseUrl, timeout: Duration) -> Result<LeaseHolder, Error> {
+    let context = "taking the run lease (wasmig_lock)";
+    let mut db = backend::connect(url).await.map_err(Error::db(context))?;
+    let d = db.dialect();
+    let owner = format!(
+        "{}:{}:{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into()),
+        std::process::id(),
+        humantime::format_rfc3339_nanos(std::time::SystemTime::now())
+    );
+    let text = if d == Dialect::Mysql {
+        "VARCHAR(255)"
+    } else {
+        "TEXT"
+    };
+    let create = format!(
+        "CREATE TABLE IF NOT EXISTS {LEASE_TABLE} (name VARCHAR(64) PRIMARY KEY, \
+         owner {text} NOT NULL, expires_at BIGINT NOT NULL)"
+    );
+    match db.execute(&create, &[]).await {
+        Ok(_) => {}
+        // PostgreSQL: a concurrent runner created it between the existence
+        // check and the creation.
+        Err(e) if e.kind == DbErrorKind::Constraint => {}
+        Err(e) => return Err(Error::db(context)(e)),
+    }
+    let lease_ms = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+    let now = now_ms(d);
+    let started = Instant::now();
+    loop {
+        // An expired lease belongs to a runner that died: take it over.
+        db.execute(
+            &format!("DELETE FROM {LEASE_TABLE} WHERE name = 'run' AND expires_at < {now}"),
+            &[],
+        )
+        .await
+        .map_err(Error::db(context))?;
+        let insert = format!(
+            "INSERT INTO {LEASE_TABLE} (name, owner, expires_at) VALUES ('run', {}, {now} + {})",
+            d.placeholder(1),
+            d.placeholder(2)
+        );
+        match db
+            .execute(&insert, &[Value::Text(owner.clone()), Value::Int(lease_ms)])
+            .await
+        {
+            Ok(_) => break,
+            Err(e) if e.kind == DbErrorKind::Constraint => {}
+            Err(e) => return Err(Error::db(context)(e)),
+        }
+        if started.elapsed() >= timeout {
+            return Err(busy("the wasmig_lock lease", timeout));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let lost = Arc::new(AtomicBool::new(false));
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let renewer = tokio::spawn(renew(db, owner, lease_ms, lost.clone(), stopped));
+    Ok(LeaseHolder {
+        lost,
+        stop,
+        renewer,
+    })
+}
+
+/// Renews the lease every third of its length until told to stop, then
+/// deletes it. Marks it lost when a renewal finds it gone.
+async fn renew(
+    mut db: Box<dyn Backend>,
+    owner: String,
+    lease_ms: i64,
+    lost: Arc<AtomicBool>,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    let d = db.dialect();
+    let renew_sql = format!(
+        "UPDATE {LEASE_TABLE} SET expires_at = {} + {} WHERE name = 'run' AND owner = {}",
+        now_ms(d),
+        d.placeholder(1),
+        d.placeholder(2)
+    );
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            () = tokio::time::sleep(LEASE / 3) => {
+                let renewed = db
+                    .execute(&renew_sql, &[Value::Int(lease_ms), Value::Text(owner.clone())])
+                    .await;
+                if !matches!(renewed, Ok(1)) {
+                    lost.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+    let release = format!(
+        "DELETE FROM {LEASE_TABLE} WHERE name = 'run' AND owner = {}",
+        d.placeholder(1)
+    );
+    let _ = db.execute(&release, &[Value::Text(owner)]).await;
 }

@@ -50,6 +50,11 @@ struct Global {
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 300)]
     lock_timeout: u64,
 
+    /// How runners exclude each other: `session` (advisory lock, GET_LOCK, file lock) or
+    /// `lease` (a renewed row in wasmig_lock, for PgBouncer-style poolers)
+    #[arg(long = "lock", global = true, value_enum, value_name = "MODE", default_value_t = LockArg::Session)]
+    lock_mode: LockArg,
+
     /// Print only errors and the final summary
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -151,6 +156,14 @@ struct StatusArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum LockArg {
+    /// The engine's session lock
+    Session,
+    /// A lease row that survives connection poolers
+    Lease,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use crate::backend::{self, Backend, DatabaseUrl, Dialect};
 use crate::error::Error;
 use crate::guest_crate;
 use crate::ledger::{self, EntryState, InterruptedMark, LedgerEntry};
-use crate::lock::{self, RunLock};
+use crate::lock::{self, LockMode, RunLock};
 use crate::planner::{self, DownTarget, MigrationStatus, State, UpOptions};
 use crate::report::{Direction, Event, Reporter, Silent};
 use crate::runtime::{ComponentRuntime, GuestEnv, Limits, LoadedComponent, RunSpec, world};
@@ -41,6 +41,7 @@ pub struct Migrator {
     limits: Limits,
     reporter: Arc<dyn Reporter>,
     lock_timeout: Duration,
+    lock_mode: LockMode,
 }
 
 /// One migration a run applied or reverted.
@@ -113,6 +114,7 @@ impl Migrator {
             limits: Limits::default(),
             reporter: Arc::new(Silent),
             lock_timeout: lock::DEFAULT_TIMEOUT,
+            lock_mode: LockMode::Session,
         }
     }
 
@@ -139,6 +141,12 @@ impl Migrator {
     /// five minutes).
     pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
+        self
+    }
+
+    /// Chooses how runners exclude each other (see [`LockMode`]).
+    pub fn with_lock_mode(mut self, mode: LockMode) -> Self {
+        self.lock_mode = mode;
         self
     }
 
@@ -292,7 +300,7 @@ impl Migrator {
             with_sums.push((source.clone(), Some(checksum(&payload))));
             payloads.insert(source.version, payload);
         }
-        let lock = RunLock::acquire(&self.url, self.lock_timeout).await?;
+        let lock = RunLock::acquire(&self.url, self.lock_mode, self.lock_timeout).await?;
         let mut db = self.connect().await?;
         let mut ledger_exists = ledger::exists(&mut *db).await?;
         let entries = if ledger_exists {
@@ -305,6 +313,7 @@ impl Migrator {
         let prepared = self.prepare(&sources, &mut payloads, &versions)?;
         let mut report = RunReport::default();
         for migration in &prepared {
+            lost_lock(&lock)?;
             // A new ledger is created in the first migration's transaction,
             // so a failed first run leaves the database untouched.
             let (returned, result) = self
@@ -326,7 +335,7 @@ impl Migrator {
     /// changed or missing; [`Error::MigrationFailed`] when a revert fails.
     pub async fn down(&self, target: DownTarget) -> Result<RunReport, Error> {
         let sources = self.sources()?;
-        let lock = RunLock::acquire(&self.url, self.lock_timeout).await?;
+        let lock = RunLock::acquire(&self.url, self.lock_mode, self.lock_timeout).await?;
         let mut db = self.connect().await?;
         let entries = if ledger::exists(&mut *db).await? {
             ledger::read(&mut *db).await?
@@ -370,6 +379,7 @@ impl Migrator {
         let prepared = self.prepare(&sources, &mut payloads, &versions)?;
         let mut report = RunReport::default();
         for migration in &prepared {
+            lost_lock(&lock)?;
             let (returned, result) = self.apply(db, migration, Direction::Down, false).await;
             db = returned;
             report.migrations.push(result?);
@@ -398,7 +408,7 @@ impl Migrator {
             )));
         }
         self.build_crates(&adopted, false).await?;
-        let lock = RunLock::acquire(&self.url, self.lock_timeout).await?;
+        let lock = RunLock::acquire(&self.url, self.lock_mode, self.lock_timeout).await?;
         let mut db = self.connect().await?;
         if ledger::exists(&mut *db).await? && !ledger::read(&mut *db).await?.is_empty() {
             return Err(Error::Refused(
@@ -447,7 +457,7 @@ impl Migrator {
     /// # Errors
     /// [`Error::Refused`] when the ledger has no failed row for `version`.
     pub async fn resolve(&self, version: Version, as_applied: bool) -> Result<(), Error> {
-        let lock = RunLock::acquire(&self.url, self.lock_timeout).await?;
+        let lock = RunLock::acquire(&self.url, self.lock_mode, self.lock_timeout).await?;
         let mut db = self.connect().await?;
         let entries = if ledger::exists(&mut *db).await? {
             ledger::read(&mut *db).await?
@@ -838,6 +848,18 @@ async fn run_script(
         progress.wrote = true;
     }
     (Ok(()), progress)
+}
+
+/// Stops a run whose lease was taken over while it stalled.
+fn lost_lock(lock: &RunLock) -> Result<(), Error> {
+    if lock.is_lost() {
+        return Err(Error::Refused(
+            "this run lost its lease on wasmig_lock (it could not renew it in time) and \
+             stopped before its next migration; run `wasmig up` again"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The process's component runtime, built on first use.

@@ -141,17 +141,11 @@ impl MigrationSource {
 /// migration name, when a `.down.sql` has no `.up.sql`, or when two entries
 /// share a version.
 pub fn discover(dir: &Path) -> Result<Vec<MigrationSource>, Error> {
-    let entries = fs::read_dir(dir).map_err(|source| Error::Io {
-        path: dir.to_owned(),
-        source,
-    })?;
+    let entries = fs::read_dir(dir).map_err(Error::io(dir))?;
     let mut found: BTreeMap<Version, MigrationSource> = BTreeMap::new();
     let mut downs: BTreeMap<(Version, String), PathBuf> = BTreeMap::new();
     for entry in entries {
-        let entry = entry.map_err(|source| Error::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
+        let entry = entry.map_err(Error::io(dir))?;
         let path = entry.path();
         let file_name = entry.file_name();
         let Some(file_name) = file_name.to_str() else {

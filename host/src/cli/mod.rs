@@ -13,7 +13,7 @@ use wasmig::backend::DatabaseUrl;
 use wasmig::config::LoadedConfig;
 use wasmig::planner::{DownTarget, UpOptions};
 
-use crate::{Cli, Command, Format, Global, Resolution};
+use crate::{Cli, Command, Format, Global, LockArg, Resolution};
 
 /// Settings resolved from flags, the environment and `wasmig.toml`.
 struct Settings {
@@ -23,6 +23,7 @@ struct Settings {
     env_name: String,
     quiet: bool,
     lock_timeout: std::time::Duration,
+    lock_mode: wasmig::lock::LockMode,
 }
 
 impl Settings {
@@ -52,6 +53,10 @@ impl Settings {
             env_name: global.env_name.clone(),
             quiet: global.quiet,
             lock_timeout: std::time::Duration::from_secs(global.lock_timeout),
+            lock_mode: match global.lock_mode {
+                LockArg::Session => wasmig::lock::LockMode::Session,
+                LockArg::Lease => wasmig::lock::LockMode::Lease,
+            },
         })
     }
 
@@ -60,6 +65,7 @@ impl Settings {
             .with_env(self.env_name.clone())
             .with_limits(self.config.config.limits.clone())
             .with_lock_timeout(self.lock_timeout)
+            .with_lock_mode(self.lock_mode)
             .with_reporter(Arc::new(render::Console::new(self.quiet)));
         for (key, value) in self.config.env(&self.env_name).vars {
             migrator = migrator.with_var(key, value);
