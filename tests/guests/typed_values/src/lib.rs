@@ -86,6 +86,30 @@ impl Migration for TypedValues {
             return Err("reading text as an integer must fail".into());
         }
 
+        // A value that does not fit is an error the migration sees, naming
+        // the parameter.
+        let misfit = match db.dialect() {
+            Dialect::Postgres => Some((
+                "INSERT INTO typed (id, ident) VALUES ($1, $2)",
+                params![9999, Value::Uuid("not-a-uuid".into())],
+                "$2",
+            )),
+            Dialect::Mysql => Some((
+                "INSERT INTO typed (id, label) VALUES (?, ?)",
+                params![Value::Text("not a number".into()), "x"],
+                "id",
+            )),
+            Dialect::Sqlite => None,
+        };
+        if let Some((sql, params, names)) = misfit {
+            match db.execute(sql, &params) {
+                Err(e) if e.to_string().contains(names) => {
+                    env.info(&format!("misfit refused: {e}"));
+                }
+                other => return Err(format!("a misfit value was not refused: {other:?}").into()),
+            }
+        }
+
         let mut seen = 0i64;
         let mut batches = 0;
         for batch in db.cursor("SELECT id FROM typed ORDER BY id", &[], 1000)? {
