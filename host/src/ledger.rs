@@ -153,6 +153,19 @@ fn entry_from_row(row: Vec<Value>) -> Result<LedgerEntry, Error> {
     })
 }
 
+/// Reads every ledger row, or nothing when there is no ledger table yet
+/// (without creating it).
+///
+/// # Errors
+/// Fails when the table cannot be read.
+pub async fn read_if_exists(db: &mut dyn Backend) -> Result<Vec<LedgerEntry>, Error> {
+    if exists(db).await? {
+        read(db).await
+    } else {
+        Ok(Vec::new())
+    }
+}
+
 /// Writes `entry`, replacing any row with the same version (a failed row the
 /// operator resolved, say).
 ///

@@ -227,11 +227,7 @@ impl Migrator {
             with_sums.push((source, sum));
         }
         let mut db = self.connect().await?;
-        let entries = if ledger::exists(&mut *db).await? {
-            ledger::read(&mut *db).await?
-        } else {
-            Vec::new()
-        };
+        let entries = ledger::read_if_exists(&mut *db).await?;
         Ok(planner::reconcile(&with_sums, &entries))
     }
 
@@ -337,11 +333,7 @@ impl Migrator {
         let sources = self.sources()?;
         let lock = RunLock::acquire(&self.url, self.lock_mode, self.lock_timeout).await?;
         let mut db = self.connect().await?;
-        let entries = if ledger::exists(&mut *db).await? {
-            ledger::read(&mut *db).await?
-        } else {
-            Vec::new()
-        };
+        let entries = ledger::read_if_exists(&mut *db).await?;
         let applied: Vec<&MigrationSource> = sources
             .iter()
             .filter(|s| entries.iter().any(|e| e.version == s.version))
@@ -410,7 +402,7 @@ impl Migrator {
         self.build_crates(&adopted, false).await?;
         let lock = RunLock::acquire(&self.url, self.lock_mode, self.lock_timeout).await?;
         let mut db = self.connect().await?;
-        if ledger::exists(&mut *db).await? && !ledger::read(&mut *db).await?.is_empty() {
+        if !ledger::read_if_exists(&mut *db).await?.is_empty() {
             return Err(Error::Refused(
                 "the ledger already records migrations: baseline adopts a database that \
                  wasmig has not migrated yet. Use `wasmig resolve` for a failed migration."
@@ -459,11 +451,7 @@ impl Migrator {
     pub async fn resolve(&self, version: Version, as_applied: bool) -> Result<(), Error> {
         let lock = RunLock::acquire(&self.url, self.lock_mode, self.lock_timeout).await?;
         let mut db = self.connect().await?;
-        let entries = if ledger::exists(&mut *db).await? {
-            ledger::read(&mut *db).await?
-        } else {
-            Vec::new()
-        };
+        let entries = ledger::read_if_exists(&mut *db).await?;
         match entries.iter().find(|e| e.version == version) {
             Some(entry) if entry.state == EntryState::Failed => {}
             Some(_) => {
