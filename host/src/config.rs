@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::Error;
+use crate::policy::PolicyConfig;
 use crate::runtime::Limits;
 
 /// The file name wasmig looks for in the current directory.
@@ -42,6 +43,9 @@ pub struct ProjectConfig {
     /// Per-environment settings.
     #[serde(default)]
     pub env: BTreeMap<String, EnvConfig>,
+    /// Sandbox policies, `[[policy]]` (see [`crate::policy`]).
+    #[serde(default)]
+    pub policy: Vec<PolicyConfig>,
 }
 
 /// Settings of one environment, `[env.<name>]`.

@@ -52,6 +52,10 @@ pub struct LedgerEntry {
     pub environment: String,
     /// For a failed migration, its error.
     pub error: Option<String>,
+    /// The sha256 (hex) of the statements and parameters it issued, in
+    /// order: two runs against the same database state give the same
+    /// digest.
+    pub statements_digest: Option<String>,
 }
 
 fn create_table_sql(dialect: Dialect) -> String {
@@ -74,7 +78,8 @@ fn create_table_sql(dialect: Dialect) -> String {
             applied_at   {text} NOT NULL,
             execution_ms {big} NOT NULL,
             environment  {text} NOT NULL,
-            error        {long_text}
+            error        {long_text},
+            statements_digest {text}
         )"
     )
 }
@@ -87,8 +92,49 @@ pub async fn ensure(db: &mut dyn Backend) -> Result<(), Error> {
     let sql = create_table_sql(db.dialect());
     db.execute(&sql, &[])
         .await
-        .map(|_| ())
-        .map_err(Error::db(format!("creating the ledger table {TABLE}")))
+        .map_err(Error::db(format!("creating the ledger table {TABLE}")))?;
+    upgrade(db).await
+}
+
+/// Adds the columns a ledger written by an earlier wasmig lacks.
+///
+/// # Errors
+/// Fails when the database refuses the `ALTER TABLE`.
+pub async fn upgrade(db: &mut dyn Backend) -> Result<(), Error> {
+    let sql = match db.dialect() {
+        Dialect::Sqlite => format!("SELECT name FROM pragma_table_info('{TABLE}')"),
+        Dialect::Postgres => format!(
+            "SELECT column_name FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = '{TABLE}'"
+        ),
+        Dialect::Mysql => format!(
+            "SELECT column_name FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = '{TABLE}'"
+        ),
+    };
+    let columns = db
+        .query(&sql, &[])
+        .await
+        .map_err(Error::db(format!("reading the columns of {TABLE}")))?;
+    let has = |name: &str| {
+        columns
+            .rows
+            .iter()
+            .any(|r| matches!(r.first(), Some(Value::Text(t)) if t.eq_ignore_ascii_case(name)))
+    };
+    if !has("statements_digest") {
+        let text = match db.dialect() {
+            Dialect::Mysql => "VARCHAR(255)",
+            _ => "TEXT",
+        };
+        db.execute(
+            &format!("ALTER TABLE {TABLE} ADD COLUMN statements_digest {text}"),
+            &[],
+        )
+        .await
+        .map_err(Error::db(format!("adding statements_digest to {TABLE}")))?;
+    }
+    Ok(())
 }
 
 /// Reads every ledger row, ordered by version.
@@ -96,17 +142,35 @@ pub async fn ensure(db: &mut dyn Backend) -> Result<(), Error> {
 /// # Errors
 /// Fails when the table cannot be read or holds a row wasmig did not write.
 pub async fn read(db: &mut dyn Backend) -> Result<Vec<LedgerEntry>, Error> {
-    let sql = format!(
-        "SELECT version, name, kind, checksum, state, applied_at, execution_ms, environment, \
-         error FROM {TABLE} ORDER BY version"
-    );
+    // `*`, so a ledger an earlier wasmig wrote (without the newer columns)
+    // reads too.
+    let sql = format!("SELECT * FROM {TABLE} ORDER BY version");
     let rows = db
         .query(&sql, &[])
         .await
         .map_err(Error::db(format!("reading the ledger table {TABLE}")))?;
-    rows.rows.into_iter().map(entry_from_row).collect()
+    let digest_at = rows
+        .columns
+        .iter()
+        .position(|c| c.name.eq_ignore_ascii_case("statements_digest"));
+    rows.rows
+        .into_iter()
+        .map(|mut row| {
+            let digest = match digest_at {
+                Some(i) if i < row.len() => match row.remove(i) {
+                    Value::Text(t) => Some(t),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let mut entry = entry_from_row(row)?;
+            entry.statements_digest = digest;
+            Ok(entry)
+        })
+        .collect()
 }
 
+/// Reads a row in the column order of the original ledger table.
 fn entry_from_row(row: Vec<Value>) -> Result<LedgerEntry, Error> {
     let bad = |what: &str| {
         Error::Refused(format!(
@@ -150,6 +214,7 @@ fn entry_from_row(row: Vec<Value>) -> Result<LedgerEntry, Error> {
         execution_ms,
         environment,
         error,
+        statements_digest: None,
     })
 }
 
@@ -178,10 +243,10 @@ pub async fn record(db: &mut dyn Backend, entry: &LedgerEntry) -> Result<(), cra
         &[Value::Int(entry.version)],
     )
     .await?;
-    let placeholders: Vec<String> = (1..=9).map(|n| d.placeholder(n)).collect();
+    let placeholders: Vec<String> = (1..=10).map(|n| d.placeholder(n)).collect();
     let sql = format!(
         "INSERT INTO {TABLE} (version, name, kind, checksum, state, applied_at, execution_ms, \
-         environment, error) VALUES ({})",
+         environment, error, statements_digest) VALUES ({})",
         placeholders.join(", ")
     );
     db.execute(
@@ -196,6 +261,10 @@ pub async fn record(db: &mut dyn Backend, entry: &LedgerEntry) -> Result<(), cra
             Value::Int(entry.execution_ms),
             Value::Text(entry.environment.clone()),
             entry.error.clone().map_or(Value::Null, Value::Text),
+            entry
+                .statements_digest
+                .clone()
+                .map_or(Value::Null, Value::Text),
         ],
     )
     .await?;

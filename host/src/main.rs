@@ -78,6 +78,15 @@ enum Command {
     Resolve(ResolveArgs),
     /// Adopt a database another tool migrated: record migrations up to VERSION as applied
     Baseline(BaselineArgs),
+    /// Show what a migration is and the sandbox it would run in, without running it
+    Inspect(InspectArgs),
+}
+
+#[derive(Args, Debug)]
+struct InspectArgs {
+    /// A migration's version, or the path of a migration file (a `.wasm` to review)
+    #[arg(value_name = "VERSION|PATH")]
+    migration: String,
 }
 
 #[derive(Args, Debug)]

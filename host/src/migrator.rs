@@ -14,9 +14,10 @@ use crate::guest_crate;
 use crate::ledger::{self, EntryState, InterruptedMark, LedgerEntry};
 use crate::lock::{self, LockMode, RunLock};
 use crate::planner::{self, DownTarget, MigrationStatus, State, UpOptions};
+use crate::policy::{Policies, Sandbox};
 use crate::report::{Direction, Event, Reporter, Silent};
 use crate::runtime::{ComponentRuntime, GuestEnv, Limits, LoadedComponent, RunSpec, world};
-use crate::source::{self, MigrationSource, SourceBody, Version, sha256_hex};
+use crate::source::{self, MigrationKind, MigrationSource, SourceBody, Version, sha256_hex};
 use crate::sql_file;
 
 /// Applies, reverts and reports on the migrations of one directory against
@@ -38,10 +39,32 @@ pub struct Migrator {
     dir: PathBuf,
     url: DatabaseUrl,
     env: GuestEnv,
-    limits: Limits,
+    policies: Policies,
     reporter: Arc<dyn Reporter>,
     lock_timeout: Duration,
     lock_mode: LockMode,
+}
+
+/// What `wasmig inspect` shows about one migration: what it is and the
+/// sandbox it would run in.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    /// Its version, when its file name has one.
+    pub version: Option<Version>,
+    /// Its name.
+    pub name: String,
+    /// The file that runs (the component, or the up script).
+    pub path: PathBuf,
+    /// SQL or component.
+    pub kind: MigrationKind,
+    /// The file's size in bytes.
+    pub size: u64,
+    /// The sha256 of what runs on `up` (the ledger's checksum).
+    pub checksum: String,
+    /// A component's imports and exports.
+    pub shape: Option<world::ComponentShape>,
+    /// The sandbox it would run in.
+    pub sandbox: Sandbox,
 }
 
 /// One migration a run applied or reverted.
@@ -79,6 +102,7 @@ struct Prepared<'a> {
     source: &'a MigrationSource,
     checksum: String,
     body: PreparedBody,
+    sandbox: Sandbox,
 }
 
 enum PreparedBody {
@@ -111,7 +135,7 @@ impl Migrator {
                 name: "dev".into(),
                 vars: BTreeMap::new(),
             },
-            limits: Limits::default(),
+            policies: Policies::default(),
             reporter: Arc::new(Silent),
             lock_timeout: lock::DEFAULT_TIMEOUT,
             lock_mode: LockMode::Session,
@@ -131,9 +155,120 @@ impl Migrator {
         self
     }
 
-    /// Sets the limits for component migrations.
+    /// Sets the sandbox policies (which carry the default limits; see
+    /// [`Policies::new`]).
+    pub fn with_policies(mut self, policies: Policies) -> Self {
+        self.policies = policies;
+        self
+    }
+
+    /// The sandbox migration `version` at `path` would run in.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when its policies conflict.
+    pub fn sandbox(&self, version: Version, path: &Path) -> Result<Sandbox, Error> {
+        self.policies.sandbox(version, path)
+    }
+
+    /// Describes migration `what` (a version of the directory, or the path
+    /// of a migration file, in the directory or not) without running or
+    /// compiling it.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when there is no such migration; [`Error::Io`] or
+    /// [`Error::InvalidComponent`] when it cannot be read.
+    pub fn inspect(&self, what: &str) -> Result<Inspection, Error> {
+        let sources = self.sources()?;
+        let as_path = Path::new(what);
+        let found = match what.parse::<Version>() {
+            Ok(version) => sources.iter().find(|s| s.version == version),
+            Err(_) => {
+                let wanted = fs::canonicalize(as_path).ok();
+                sources
+                    .iter()
+                    .find(|s| wanted.is_some() && fs::canonicalize(s.path()).ok() == wanted)
+            }
+        };
+        let (version, name, payload) = match found {
+            Some(source) => (
+                Some(source.version),
+                source.name.clone(),
+                read_payload(source)?,
+            ),
+            None if what.parse::<Version>().is_err() && as_path.is_file() => {
+                let stem = as_path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let digits: String = stem.chars().take_while(char::is_ascii_digit).collect();
+                let name = stem[digits.len()..].trim_start_matches('_').to_owned();
+                let bytes = fs::read(as_path).map_err(Error::io(as_path))?;
+                let payload = if bytes.starts_with(b"\0asm") {
+                    Payload::Component {
+                        bytes,
+                        path: as_path.to_owned(),
+                    }
+                } else {
+                    let up = String::from_utf8(bytes).map_err(|_| Error::Source {
+                        path: as_path.to_owned(),
+                        message: "neither a component nor a UTF-8 SQL file".into(),
+                    })?;
+                    let scripts = sql_file::parse(&up, None, None);
+                    Payload::Sql {
+                        up: scripts.up,
+                        down: scripts.down,
+                        no_transaction: scripts.no_transaction,
+                    }
+                };
+                (digits.parse().ok(), name, payload)
+            }
+            None => {
+                return Err(Error::Refused(format!(
+                    "no migration {what} in {}: give a version listed by `wasmig status`, or \
+                     the path of a migration file",
+                    self.dir.display()
+                )));
+            }
+        };
+        let checksum = checksum(&payload);
+        let (path, kind, size, shape) = match &payload {
+            Payload::Component { bytes, path } => {
+                let shape = world::shape(bytes).map_err(|message| Error::InvalidComponent {
+                    path: path.clone(),
+                    message,
+                })?;
+                (
+                    path.clone(),
+                    MigrationKind::Component,
+                    bytes.len() as u64,
+                    Some(shape),
+                )
+            }
+            Payload::Sql { up, .. } => (
+                found.map_or_else(|| as_path.to_owned(), |s| s.path().to_owned()),
+                MigrationKind::Sql,
+                up.len() as u64,
+                None,
+            ),
+        };
+        let sandbox = self
+            .policies
+            .sandbox(version.unwrap_or(Version::MIN), &path)?;
+        Ok(Inspection {
+            version,
+            name,
+            path,
+            kind,
+            size,
+            checksum,
+            shape,
+            sandbox,
+        })
+    }
+
+    /// Sets the default limits for component migrations.
     pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
+        self.policies.set_limits(limits);
         self
     }
 
@@ -300,6 +435,7 @@ impl Migrator {
         let mut db = self.connect().await?;
         let mut ledger_exists = ledger::exists(&mut *db).await?;
         let entries = if ledger_exists {
+            ledger::upgrade(&mut *db).await?;
             ledger::read(&mut *db).await?
         } else {
             Vec::new()
@@ -419,6 +555,7 @@ impl Migrator {
                     name: source.name.clone(),
                     kind: source.kind(),
                     checksum: checksum(&read_payload(source)?),
+                    statements_digest: None,
                     state: EntryState::Applied,
                     applied_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
                     execution_ms: 0,
@@ -516,10 +653,12 @@ impl Migrator {
                     PreparedBody::Component(runtime()?.load(&path, &bytes)?)
                 }
             };
+            let sandbox = self.policies.sandbox(source.version, source.path())?;
             prepared.push(Prepared {
                 source,
                 checksum,
                 body,
+                sandbox,
             });
         }
         Ok(prepared)
@@ -560,6 +699,23 @@ impl Migrator {
         .to_owned();
         let transactional = migration.transactional();
         let mysql = db.dialect() == Dialect::Mysql;
+        let sandbox = &migration.sandbox;
+        if let Err(reason) = self.check_sql_migration(&*db, migration, direction) {
+            return (db, Err(fail(reason, rolled_back)));
+        }
+        if sandbox.role.is_some() && db.dialect() != Dialect::Postgres {
+            return (
+                db,
+                Err(fail(
+                    format!(
+                        "its policy names a role ({}), which only PostgreSQL supports",
+                        sandbox.policies.join(", ")
+                    ),
+                    "remove `role` from the policy for this database, or run it on PostgreSQL"
+                        .into(),
+                )),
+            );
+        }
         let mark = self.interrupted_mark(migration, direction);
         // A no-transaction migration is marked before it starts; on MySQL a
         // migration is marked just before its first DDL statement, which
@@ -604,7 +760,30 @@ impl Migrator {
             }
         }
 
+        let role_set = match &sandbox.role {
+            Some(role) => {
+                let quoted = format!("\"{}\"", role.replace('"', "\"\""));
+                let sql = if transactional {
+                    format!("SET LOCAL ROLE {quoted}")
+                } else {
+                    format!("SET ROLE {quoted}")
+                };
+                if let Err(e) = db.execute_script(&sql).await {
+                    let _ = db.rollback().await;
+                    return (
+                        db,
+                        Err(fail(
+                            format!("cannot switch to its policy's role `{role}`: {e}"),
+                            rolled_back,
+                        )),
+                    );
+                }
+                true
+            }
+            None => false,
+        };
         let ddl_mark = mark_before_ddl.then_some(&mark);
+        let mut digest = None;
         let (outcome, progress) = match &migration.body {
             PreparedBody::Sql { up, down, .. } => {
                 let script = match direction {
@@ -613,6 +792,7 @@ impl Migrator {
                 };
                 match script {
                     Some(sql) => {
+                        digest = Some(sha256_hex(sql.as_bytes()));
                         let one_by_one = !transactional || mysql;
                         run_script(&mut *db, sql, one_by_one, ddl_mark).await
                     }
@@ -625,7 +805,7 @@ impl Migrator {
                     version,
                     checksum: migration.checksum.clone(),
                     env: self.env.clone(),
-                    limits: self.limits.clone(),
+                    sandbox: sandbox.clone(),
                     reporter: self.reporter.clone(),
                     transactional,
                     ddl_mark: ddl_mark.cloned(),
@@ -634,6 +814,7 @@ impl Migrator {
                     Ok(rt) => {
                         let result = rt.run(component, db, spec).await;
                         db = result.db;
+                        digest = Some(result.digest);
                         let progress = Progress {
                             wrote: result.wrote,
                             marked: result.marked,
@@ -646,8 +827,15 @@ impl Migrator {
         };
         let elapsed = started.elapsed();
         let outcome = match outcome {
+            Ok(()) if role_set => db
+                .execute_script("RESET ROLE")
+                .await
+                .map_err(|e| format!("cannot leave its policy's role: {e}")),
+            other => other,
+        };
+        let outcome = match outcome {
             Ok(()) => self
-                .record(&mut *db, migration, direction, elapsed)
+                .record(&mut *db, migration, direction, elapsed, digest)
                 .await
                 .map_err(|e| format!("cannot update the ledger: {e}")),
             Err(e) => Err(e),
@@ -740,6 +928,33 @@ impl Migrator {
         )
     }
 
+    /// Checks a SQL migration's statements against its policy before any
+    /// of them runs.
+    fn check_sql_migration(
+        &self,
+        db: &dyn Backend,
+        migration: &Prepared<'_>,
+        direction: Direction,
+    ) -> Result<(), String> {
+        let PreparedBody::Sql { up, down, .. } = &migration.body else {
+            return Ok(());
+        };
+        if !migration.sandbox.restricts_sql() {
+            return Ok(());
+        }
+        let script = match direction {
+            Direction::Up => Some(up),
+            Direction::Down => down.as_ref(),
+        };
+        for statement in crate::policy::statements(script.map_or("", |s| s.as_str())) {
+            migration
+                .sandbox
+                .check_sql(db.dialect(), db.default_schema(), statement)
+                .map_err(|v| format!("refused: {v}"))?;
+        }
+        Ok(())
+    }
+
     /// The mark that records `migration` as under way.
     fn interrupted_mark(&self, migration: &Prepared<'_>, direction: Direction) -> InterruptedMark {
         let source = migration.source;
@@ -754,6 +969,7 @@ impl Migrator {
                 execution_ms: 0,
                 environment: self.env.name.clone(),
                 error: Some(ledger::INTERRUPTED_UP.to_owned()),
+                statements_digest: None,
             }),
             Direction::Down => InterruptedMark::Reverting(source.version),
         }
@@ -765,6 +981,7 @@ impl Migrator {
         migration: &Prepared<'_>,
         direction: Direction,
         elapsed: Duration,
+        statements_digest: Option<String>,
     ) -> Result<(), crate::DbError> {
         let source = migration.source;
         match direction {
@@ -779,6 +996,7 @@ impl Migrator {
                     execution_ms: i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
                     environment: self.env.name.clone(),
                     error: None,
+                    statements_digest,
                 };
                 ledger::record(db, &entry).await
             }

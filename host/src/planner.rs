@@ -66,6 +66,9 @@ pub struct MigrationStatus {
     pub path: Option<PathBuf>,
     /// The error of a failed migration.
     pub error: Option<String>,
+    /// The digest of the statements it issued when applied (see
+    /// [`crate::ledger::LedgerEntry::statements_digest`]).
+    pub statements_digest: Option<String>,
 }
 
 /// Joins the directory's migrations (with their files' checksums, where
@@ -90,6 +93,7 @@ pub fn reconcile(
                 environment: None,
                 path: Some(source.path().to_owned()),
                 error: None,
+                statements_digest: None,
             },
         );
     }
@@ -108,6 +112,7 @@ pub fn reconcile(
                 environment: None,
                 path: None,
                 error: None,
+                statements_digest: None,
             });
         status.status = if status.path.is_none() {
             State::Missing
@@ -127,6 +132,7 @@ pub fn reconcile(
         status.execution_ms = Some(entry.execution_ms);
         status.environment = Some(entry.environment.clone());
         status.error = entry.error.clone();
+        status.statements_digest = entry.statements_digest.clone();
     }
     by_version.into_values().collect()
 }
@@ -320,6 +326,7 @@ mod tests {
             execution_ms: 1,
             environment: "dev".into(),
             error: None,
+            statements_digest: None,
         }
     }
 

@@ -237,6 +237,16 @@ impl Database {
         self.column(&sql) == ["1"]
     }
 
+    /// The database's name (unique to this test).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs `sql` on this PostgreSQL database with psql.
+    pub fn psql_here(&self, sql: &str) -> String {
+        self.psql(&self.name, sql)
+    }
+
     fn psql(&self, database: &str, sql: &str) -> String {
         run(Command::new("psql")
             .args([

@@ -12,6 +12,7 @@ mod sqlite;
 mod url;
 
 use std::fmt;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -141,6 +142,80 @@ impl fmt::Display for Dialect {
     }
 }
 
+/// How much one read may return to a guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResultCap {
+    /// Rows.
+    pub rows: u64,
+    /// Bytes of values (text and blobs by length, numbers as 8).
+    pub bytes: u64,
+}
+
+impl ResultCap {
+    /// No cap (the host's own reads).
+    pub const UNLIMITED: ResultCap = ResultCap {
+        rows: u64::MAX,
+        bytes: u64::MAX,
+    };
+}
+
+/// The code of the [`DbError`] a backend returns when a read exceeds its
+/// [`ResultCap`]; the reading stops there, so a huge result never fills the
+/// host's memory.
+pub const RESULT_CAP_CODE: &str = "wasmig-result-cap";
+
+/// Counts what a read returned against a [`ResultCap`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tally {
+    cap: ResultCap,
+    rows: u64,
+    bytes: u64,
+}
+
+impl Tally {
+    pub(crate) fn new(cap: ResultCap) -> Self {
+        Self {
+            cap,
+            rows: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Counts one row; fails once the cap is exceeded.
+    pub(crate) fn add(&mut self, row: &[Value]) -> Result<(), DbError> {
+        self.rows += 1;
+        self.bytes += row.iter().map(Value::size).sum::<u64>();
+        if self.rows > self.cap.rows || self.bytes > self.cap.bytes {
+            return Err(DbError {
+                kind: DbErrorKind::Limit,
+                code: Some(RESULT_CAP_CODE.to_owned()),
+                message: format!(
+                    "the result exceeds {} rows or {} bytes",
+                    self.cap.rows, self.cap.bytes
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Value {
+    /// The bytes this value counts for against a [`ResultCap`].
+    pub fn size(&self) -> u64 {
+        match self {
+            Value::Null => 1,
+            Value::Boolean(_) | Value::Int(_) | Value::Float(_) => 8,
+            Value::Text(s)
+            | Value::Json(s)
+            | Value::Uuid(s)
+            | Value::Timestamp(s)
+            | Value::Date(s)
+            | Value::Decimal(s) => s.len() as u64,
+            Value::Bytes(b) => b.len() as u64,
+        }
+    }
+}
+
 /// Identifies an open cursor on a [`Backend`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CursorId(pub u64);
@@ -152,6 +227,26 @@ pub struct CursorId(pub u64);
 pub trait Backend: Send {
     /// The connection's dialect.
     fn dialect(&self) -> Dialect;
+
+    /// The schema unqualified table names resolve to: `public` on
+    /// PostgreSQL, `main` on SQLite, the connection's database on MySQL.
+    fn default_schema(&self) -> &str;
+
+    /// Caps what each later `query` and `cursor_next` may return; a read
+    /// past the cap stops and fails with [`RESULT_CAP_CODE`].
+    fn set_result_cap(&mut self, cap: ResultCap);
+
+    /// Bounds how long each later statement may run (`None`: no bound), on
+    /// the server where the engine supports it.
+    ///
+    /// # Errors
+    /// Returns the database's error.
+    async fn set_statement_timeout(&mut self, timeout: Option<Duration>) -> Result<(), DbError>;
+
+    /// An instant no statement may run past (the migration's wall-clock
+    /// limit), for engines that run in process and cannot be cancelled from
+    /// outside a call. Servers ignore it: the host stops waiting for them.
+    fn set_deadline(&mut self, _deadline: Option<std::time::Instant>) {}
 
     /// Starts a transaction.
     ///

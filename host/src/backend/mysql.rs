@@ -9,6 +9,7 @@
 //! statement cannot be rolled back completely (see the ledger's failed state).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
@@ -20,20 +21,42 @@ use sqlx::{
 };
 
 use super::postgres::parse_timestamp;
-use super::{Backend, Column, CursorId, DbError, DbErrorKind, Dialect, Rows, Value};
+use super::{
+    Backend, Column, CursorId, DbError, DbErrorKind, Dialect, ResultCap, Rows, Tally, Value,
+};
 
 /// A MySQL or MariaDB connection.
 pub struct MysqlBackend {
     conn: MySqlConnection,
+    url: String,
+    database: String,
+    mariadb: bool,
     in_transaction: bool,
     cursors: HashMap<u64, MysqlCursor>,
     next_cursor: u64,
+    cap: ResultCap,
+    /// A read stopped part way (its cap): the connection is replaced rather
+    /// than drained.
+    abandoned: bool,
 }
 
 struct MysqlCursor {
     table: String,
     columns: Vec<Column>,
     last_row: i64,
+}
+
+async fn open(url: &str) -> Result<MySqlConnection, DbError> {
+    let mut conn = MySqlConnection::connect(url).await.map_err(|e| {
+        let mut err = to_db_error(e);
+        err.kind = DbErrorKind::Connection;
+        err
+    })?;
+    // Timestamps travel as UTC.
+    conn.execute("SET time_zone = '+00:00'")
+        .await
+        .map_err(to_db_error)?;
+    Ok(conn)
 }
 
 impl MysqlBackend {
@@ -46,20 +69,22 @@ impl MysqlBackend {
             Some(rest) => format!("mysql://{rest}"),
             None => url.to_owned(),
         };
-        let mut conn = MySqlConnection::connect(&url).await.map_err(|e| {
-            let mut err = to_db_error(e);
-            err.kind = DbErrorKind::Connection;
-            err
-        })?;
-        // Timestamps travel as UTC.
-        conn.execute("SET time_zone = '+00:00'")
-            .await
-            .map_err(to_db_error)?;
+        let mut conn = open(&url).await?;
+        let (database, version): (Option<String>, String) =
+            sqlx::query_as("SELECT DATABASE(), VERSION()")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(to_db_error)?;
         Ok(Self {
             conn,
+            url,
+            database: database.unwrap_or_default().to_lowercase(),
+            mariadb: version.to_ascii_lowercase().contains("mariadb"),
             in_transaction: false,
             cursors: HashMap::new(),
             next_cursor: 1,
+            cap: ResultCap::UNLIMITED,
+            abandoned: false,
         })
     }
 
@@ -73,18 +98,27 @@ impl MysqlBackend {
 
     async fn fetch(&mut self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
         let args = encode_all(params)?;
-        let rows: Vec<MySqlRow> = sqlx::query_with(AssertSqlSafe(sql), args)
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(to_db_error)?;
-        let columns = match rows.first() {
-            Some(row) => columns_of(row),
+        let mut tally = Tally::new(self.cap);
+        let mut columns = None;
+        let mut values = Vec::new();
+        let mut stream = sqlx::query_with(AssertSqlSafe(sql), args).fetch(&mut self.conn);
+        while let Some(row) = stream.try_next().await.map_err(to_db_error)? {
+            if columns.is_none() {
+                columns = Some(columns_of(&row));
+            }
+            let row = read_row(&row, 0)?;
+            if let Err(e) = tally.add(&row) {
+                drop(stream);
+                self.abandoned = true;
+                return Err(e);
+            }
+            values.push(row);
+        }
+        drop(stream);
+        let columns = match columns {
+            Some(columns) => columns,
             None => self.describe(sql).await?,
         };
-        let mut values = Vec::with_capacity(rows.len());
-        for row in &rows {
-            values.push(read_row(row, 0)?);
-        }
         Ok(Rows {
             columns,
             rows: values,
@@ -113,6 +147,26 @@ impl Backend for MysqlBackend {
         Dialect::Mysql
     }
 
+    fn default_schema(&self) -> &str {
+        &self.database
+    }
+
+    fn set_result_cap(&mut self, cap: ResultCap) {
+        self.cap = cap;
+    }
+
+    async fn set_statement_timeout(&mut self, timeout: Option<Duration>) -> Result<(), DbError> {
+        // MariaDB bounds every statement (seconds); MySQL only reads
+        // (milliseconds).
+        let sql = match (self.mariadb, timeout) {
+            (true, Some(t)) => format!("SET SESSION max_statement_time = {}", t.as_secs_f64()),
+            (true, None) => "SET SESSION max_statement_time = 0".to_owned(),
+            (false, Some(t)) => format!("SET SESSION max_execution_time = {}", t.as_millis()),
+            (false, None) => "SET SESSION max_execution_time = 0".to_owned(),
+        };
+        self.simple(&sql).await
+    }
+
     async fn begin(&mut self) -> Result<(), DbError> {
         self.simple("START TRANSACTION").await?;
         self.in_transaction = true;
@@ -128,6 +182,13 @@ impl Backend for MysqlBackend {
 
     async fn rollback(&mut self) -> Result<(), DbError> {
         self.cursors.clear();
+        if self.abandoned {
+            // Closing the connection ends its transaction on the server.
+            self.conn = open(&self.url).await?;
+            self.abandoned = false;
+            self.in_transaction = false;
+            return Ok(());
+        }
         if !self.in_transaction {
             return Ok(());
         }
@@ -219,18 +280,23 @@ impl Backend for MysqlBackend {
         let mut args = MySqlArguments::default();
         args.add(state.last_row).map_err(encode_error)?;
         args.add(i64::from(max_rows.max(1))).map_err(encode_error)?;
-        let rows: Vec<MySqlRow> = sqlx::query_with(AssertSqlSafe(sql), args)
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(to_db_error)?;
-        let Some(last) = rows.last() else {
+        let mut tally = Tally::new(self.cap);
+        let mut values = Vec::new();
+        let mut last_row = None;
+        let mut stream = sqlx::query_with(AssertSqlSafe(sql), args).fetch(&mut self.conn);
+        while let Some(row) = stream.try_next().await.map_err(to_db_error)? {
+            last_row = Some(row.try_get::<i64, _>(0).map_err(to_db_error)?);
+            let row = read_row(&row, 1)?;
+            if let Err(e) = tally.add(&row) {
+                drop(stream);
+                self.abandoned = true;
+                return Err(e);
+            }
+            values.push(row);
+        }
+        let Some(last_row) = last_row else {
             return Ok(None);
         };
-        let last_row: i64 = last.try_get(0).map_err(to_db_error)?;
-        let mut values = Vec::with_capacity(rows.len());
-        for row in &rows {
-            values.push(read_row(row, 1)?);
-        }
         if let Some(state) = self.cursors.get_mut(&cursor.0) {
             state.last_row = last_row;
         }

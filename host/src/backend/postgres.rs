@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Utc};
@@ -19,14 +20,29 @@ use sqlx::{
     TypeInfo,
 };
 
-use super::{Backend, Column, CursorId, DbError, DbErrorKind, Dialect, Rows, Value};
+use super::{
+    Backend, Column, CursorId, DbError, DbErrorKind, Dialect, ResultCap, Rows, Tally, Value,
+};
+
+async fn open(url: &str) -> Result<PgConnection, DbError> {
+    PgConnection::connect(url).await.map_err(|e| {
+        let mut err = to_db_error(e);
+        err.kind = DbErrorKind::Connection;
+        err
+    })
+}
 
 /// A PostgreSQL connection.
 pub struct PostgresBackend {
     conn: PgConnection,
+    url: String,
     in_transaction: bool,
     cursors: HashMap<u64, Vec<Column>>,
     next_cursor: u64,
+    cap: ResultCap,
+    /// A read stopped part way (its cap): the server may still be sending
+    /// rows, so the connection is replaced rather than drained.
+    abandoned: bool,
 }
 
 impl PostgresBackend {
@@ -35,16 +51,14 @@ impl PostgresBackend {
     /// # Errors
     /// Fails when the server cannot be reached or refuses the login.
     pub async fn connect(url: &str) -> Result<Self, DbError> {
-        let conn = PgConnection::connect(url).await.map_err(|e| {
-            let mut err = to_db_error(e);
-            err.kind = DbErrorKind::Connection;
-            err
-        })?;
         Ok(Self {
-            conn,
+            conn: open(url).await?,
+            url: url.to_owned(),
             in_transaction: false,
             cursors: HashMap::new(),
             next_cursor: 1,
+            cap: ResultCap::UNLIMITED,
+            abandoned: false,
         })
     }
 
@@ -81,14 +95,17 @@ impl PostgresBackend {
                 type_name: c.type_info().name().to_owned(),
             })
             .collect();
-        let pg_rows: Vec<PgRow> = stmt
-            .query_with(args)
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(to_db_error)?;
-        let mut rows = Vec::with_capacity(pg_rows.len());
-        for row in &pg_rows {
-            rows.push(read_row(row)?);
+        let mut tally = Tally::new(self.cap);
+        let mut rows = Vec::new();
+        let mut stream = stmt.query_with(args).fetch(&mut self.conn);
+        while let Some(row) = stream.try_next().await.map_err(to_db_error)? {
+            let row = read_row(&row)?;
+            if let Err(e) = tally.add(&row) {
+                drop(stream);
+                self.abandoned = true;
+                return Err(e);
+            }
+            rows.push(row);
         }
         Ok(Rows { columns, rows })
     }
@@ -98,6 +115,19 @@ impl PostgresBackend {
 impl Backend for PostgresBackend {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
+    }
+
+    fn default_schema(&self) -> &str {
+        "public"
+    }
+
+    fn set_result_cap(&mut self, cap: ResultCap) {
+        self.cap = cap;
+    }
+
+    async fn set_statement_timeout(&mut self, timeout: Option<Duration>) -> Result<(), DbError> {
+        let ms = timeout.map_or(0, |t| t.as_millis().clamp(1, i32::MAX as u128));
+        self.simple(&format!("SET statement_timeout = {ms}")).await
     }
 
     async fn begin(&mut self) -> Result<(), DbError> {
@@ -115,6 +145,13 @@ impl Backend for PostgresBackend {
 
     async fn rollback(&mut self) -> Result<(), DbError> {
         self.cursors.clear();
+        if self.abandoned {
+            // Closing the connection ends its transaction on the server.
+            self.conn = open(&self.url).await?;
+            self.abandoned = false;
+            self.in_transaction = false;
+            return Ok(());
+        }
         if !self.in_transaction {
             return Ok(());
         }
@@ -215,16 +252,20 @@ impl Backend for PostgresBackend {
             max_rows.max(1),
             cursor.0
         );
-        let pg_rows: Vec<PgRow> = sqlx::query(AssertSqlSafe(fetch))
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(to_db_error)?;
-        if pg_rows.is_empty() {
-            return Ok(None);
+        let mut tally = Tally::new(self.cap);
+        let mut rows = Vec::new();
+        let mut stream = sqlx::query(AssertSqlSafe(fetch)).fetch(&mut self.conn);
+        while let Some(row) = stream.try_next().await.map_err(to_db_error)? {
+            let row = read_row(&row)?;
+            if let Err(e) = tally.add(&row) {
+                drop(stream);
+                self.abandoned = true;
+                return Err(e);
+            }
+            rows.push(row);
         }
-        let mut rows = Vec::with_capacity(pg_rows.len());
-        for row in &pg_rows {
-            rows.push(read_row(row)?);
+        if rows.is_empty() {
+            return Ok(None);
         }
         Ok(Some(Rows { columns, rows }))
     }

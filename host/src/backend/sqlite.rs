@@ -12,13 +12,16 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, ToSql, params_from_iter};
 
-use super::{Backend, Column, CursorId, DbError, DbErrorKind, Dialect, Rows, Value};
+use super::{
+    Backend, Column, CursorId, DbError, DbErrorKind, Dialect, ResultCap, Rows, Tally, Value,
+};
 
 /// How long a statement waits for another connection's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -28,6 +31,13 @@ pub struct SqliteBackend {
     conn: Connection,
     cursors: HashMap<u64, Cursor>,
     next_cursor: u64,
+    cap: ResultCap,
+    /// The statement timeout; each statement's deadline is written into
+    /// `deadline`, which the progress handler reads.
+    statement_timeout: Option<Duration>,
+    /// The migration's deadline.
+    hard_deadline: Option<Instant>,
+    deadline: Arc<Mutex<Option<Instant>>>,
 }
 
 enum Cursor {
@@ -68,27 +78,72 @@ impl SqliteBackend {
                 err.kind = DbErrorKind::Connection;
                 err
             })?;
+        let deadline: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let watched = deadline.clone();
+        // Called every few thousand virtual machine steps: interrupts a
+        // statement that has run past its deadline.
+        conn.progress_handler(
+            10_000,
+            Some(move || {
+                watched
+                    .lock()
+                    .ok()
+                    .and_then(|d| *d)
+                    .is_some_and(|d| Instant::now() >= d)
+            }),
+        )
+        .map_err(to_db_error)?;
         Ok(Self {
             conn,
             cursors: HashMap::new(),
             next_cursor: 1,
+            cap: ResultCap::UNLIMITED,
+            statement_timeout: None,
+            hard_deadline: None,
+            deadline,
         })
     }
 
-    fn run_query(&self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
+    fn clear_deadline(&self) {
+        if let Ok(mut deadline) = self.deadline.lock() {
+            *deadline = None;
+        }
+    }
+
+    /// Starts the clock of the statement about to run.
+    fn arm(&self) {
+        if self.statement_timeout.is_none() && self.hard_deadline.is_none() {
+            return;
+        }
+        let statement = self.statement_timeout.map(|t| Instant::now() + t);
+        let at = match (statement, self.hard_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Ok(mut deadline) = self.deadline.lock() {
+            *deadline = at;
+        }
+    }
+
+    fn run_query(&self, sql: &str, params: &[Value], cap: ResultCap) -> Result<Rows, DbError> {
+        self.arm();
         let mut stmt = self.conn.prepare_cached(sql).map_err(to_db_error)?;
         let columns = columns_of(&stmt);
         let mut rows = Vec::new();
+        let mut tally = Tally::new(cap);
         let mut cursor = stmt
             .query(params_from_iter(params.iter().map(Param)))
             .map_err(to_db_error)?;
         while let Some(row) = cursor.next().map_err(to_db_error)? {
-            rows.push(read_row(row, &columns)?);
+            let row = read_row(row, &columns)?;
+            tally.add(&row)?;
+            rows.push(row);
         }
         Ok(Rows { columns, rows })
     }
 
     fn run_execute(&self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+        self.arm();
         let mut stmt = self.conn.prepare_cached(sql).map_err(to_db_error)?;
         let bound = params_from_iter(params.iter().map(Param));
         if stmt.column_count() == 0 {
@@ -107,6 +162,25 @@ impl SqliteBackend {
 impl Backend for SqliteBackend {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
+    }
+
+    fn default_schema(&self) -> &str {
+        "main"
+    }
+
+    fn set_result_cap(&mut self, cap: ResultCap) {
+        self.cap = cap;
+    }
+
+    async fn set_statement_timeout(&mut self, timeout: Option<Duration>) -> Result<(), DbError> {
+        self.statement_timeout = timeout;
+        self.clear_deadline();
+        Ok(())
+    }
+
+    fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.hard_deadline = deadline;
+        self.clear_deadline();
     }
 
     async fn begin(&mut self) -> Result<(), DbError> {
@@ -138,7 +212,7 @@ impl Backend for SqliteBackend {
     }
 
     async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
-        self.run_query(sql, params)
+        self.run_query(sql, params, self.cap)
     }
 
     async fn execute_batch(
@@ -146,6 +220,7 @@ impl Backend for SqliteBackend {
         sql: &str,
         param_sets: &[Vec<Value>],
     ) -> Result<u64, DbError> {
+        self.arm();
         let mut stmt = self.conn.prepare_cached(sql).map_err(to_db_error)?;
         let mut changed = 0u64;
         for (i, set) in param_sets.iter().enumerate() {
@@ -162,10 +237,12 @@ impl Backend for SqliteBackend {
     }
 
     async fn execute_script(&mut self, sql: &str) -> Result<(), DbError> {
+        self.arm();
         self.conn.execute_batch(sql).map_err(to_db_error)
     }
 
     async fn open_cursor(&mut self, sql: &str, params: &[Value]) -> Result<CursorId, DbError> {
+        self.arm();
         let id = self.next_cursor;
         self.next_cursor += 1;
         let columns = {
@@ -185,7 +262,7 @@ impl Backend for SqliteBackend {
                     last_rowid: 0,
                 }
             }
-            Err(_) => Cursor::Buffered(self.run_query(sql, params)?),
+            Err(_) => Cursor::Buffered(self.run_query(sql, params, self.cap)?),
         };
         self.cursors.insert(id, cursor);
         Ok(CursorId(id))
@@ -196,6 +273,8 @@ impl Backend for SqliteBackend {
         cursor: CursorId,
         max_rows: u32,
     ) -> Result<Option<Rows>, DbError> {
+        self.arm();
+        let cap = self.cap;
         let max_rows = max_rows.max(1);
         let Some(state) = self.cursors.get_mut(&cursor.0) else {
             return Err(DbError::new(DbErrorKind::Other, "cursor is closed"));
@@ -206,9 +285,14 @@ impl Backend for SqliteBackend {
                     return Ok(None);
                 }
                 let take = rows.rows.len().min(max_rows as usize);
+                let batch: Vec<Vec<Value>> = rows.rows.drain(..take).collect();
+                let mut tally = Tally::new(cap);
+                for row in &batch {
+                    tally.add(row)?;
+                }
                 Ok(Some(Rows {
                     columns: rows.columns.clone(),
-                    rows: rows.rows.drain(..take).collect(),
+                    rows: batch,
                 }))
             }
             Cursor::Table {
@@ -224,6 +308,7 @@ impl Backend for SqliteBackend {
                     .query((*last_rowid, i64::from(max_rows)))
                     .map_err(to_db_error)?;
                 let mut rows = Vec::new();
+                let mut tally = Tally::new(cap);
                 while let Some(row) = result.next().map_err(to_db_error)? {
                     *last_rowid = row.get(0).map_err(to_db_error)?;
                     let mut values = Vec::with_capacity(columns.len());
@@ -231,6 +316,7 @@ impl Backend for SqliteBackend {
                         let cell = row.get_ref(i + 1).map_err(to_db_error)?;
                         values.push(to_value(cell, &column.type_name));
                     }
+                    tally.add(&values)?;
                     rows.push(values);
                 }
                 if rows.is_empty() {

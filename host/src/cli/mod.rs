@@ -60,17 +60,22 @@ impl Settings {
         })
     }
 
-    fn migrator(&self) -> Migrator {
+    fn migrator(&self) -> Result<Migrator> {
+        let policies = wasmig::policy::Policies::new(
+            self.config.config.limits.clone(),
+            &self.config.config.policy,
+            &self.config.root,
+        )?;
         let mut migrator = Migrator::new(self.dir.clone(), self.url.clone())
             .with_env(self.env_name.clone())
-            .with_limits(self.config.config.limits.clone())
+            .with_policies(policies)
             .with_lock_timeout(self.lock_timeout)
             .with_lock_mode(self.lock_mode)
             .with_reporter(Arc::new(render::Console::new(self.quiet)));
         for (key, value) in self.config.env(&self.env_name).vars {
             migrator = migrator.with_var(key, value);
         }
-        migrator
+        Ok(migrator)
     }
 }
 
@@ -85,7 +90,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Build(args) => {
-            let built = ctx.migrator().build(args.force).await?;
+            let built = ctx.migrator()?.build(args.force).await?;
             if built.is_empty() {
                 println!("every guest crate is up to date");
             } else {
@@ -100,7 +105,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
                 allow_out_of_order: args.allow_out_of_order,
                 ignore_missing: args.ignore_missing,
             };
-            let report = ctx.migrator().up(&options).await?;
+            let report = ctx.migrator()?.up(&options).await?;
             render::summary(&report, "applied", &ctx.url, &ctx.env_name);
             Ok(ExitCode::SUCCESS)
         }
@@ -109,12 +114,12 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
                 (_, Some(to)) => DownTarget::To(to),
                 (steps, None) => DownTarget::Steps(steps.unwrap_or(1)),
             };
-            let report = ctx.migrator().down(target).await?;
+            let report = ctx.migrator()?.down(target).await?;
             render::summary(&report, "reverted", &ctx.url, &ctx.env_name);
             Ok(ExitCode::SUCCESS)
         }
         Command::Status(args) => {
-            let statuses = ctx.migrator().status().await?;
+            let statuses = ctx.migrator()?.status().await?;
             match args.format {
                 Format::Table => render::status_table(&statuses),
                 Format::Json => render::status_json(&statuses, &ctx.url, &ctx.env_name)?,
@@ -123,7 +128,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Resolve(args) => {
             let applied = args.state == Resolution::Applied;
-            ctx.migrator().resolve(args.migration, applied).await?;
+            ctx.migrator()?.resolve(args.migration, applied).await?;
             println!(
                 "recorded migration {} as {}",
                 args.migration,
@@ -136,15 +141,20 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Baseline(args) => {
-            let n = ctx.migrator().baseline(args.migration).await?;
+            let n = ctx.migrator()?.baseline(args.migration).await?;
             println!(
                 "recorded {n} migration(s) up to {} as applied, without running them",
                 args.migration
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Inspect(args) => {
+            let inspection = ctx.migrator()?.inspect(&args.migration)?;
+            render::inspection(&inspection);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate => {
-            let problems = ctx.migrator().validate().await?;
+            let problems = ctx.migrator()?.validate().await?;
             if problems.is_empty() {
                 println!("ok: every migration is valid and the ledger agrees with the directory");
                 Ok(ExitCode::SUCCESS)

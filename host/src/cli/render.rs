@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use wasmig::RunReport;
 use wasmig::backend::DatabaseUrl;
+use wasmig::migrator::Inspection;
 use wasmig::planner::MigrationStatus;
 use wasmig::report::{Direction, Event, LogLevel, Reporter};
 
@@ -178,4 +179,94 @@ pub(crate) fn status_json(
     });
     println!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(())
+}
+
+/// Prints what `wasmig inspect` found: what the migration is, then the
+/// sandbox it would run in.
+pub(crate) fn inspection(i: &Inspection) {
+    let version = i.version.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    println!("migration {version} ({}): {}", i.name, i.path.display());
+    println!("  kind: {}", i.kind.as_str());
+    println!("  size: {} bytes", i.size);
+    println!("  sha256: {}", i.checksum);
+    if let Some(shape) = &i.shape {
+        let contract = shape
+            .imports
+            .iter()
+            .find_map(|name| name.strip_prefix("wasmig:migration/"))
+            .and_then(|rest| rest.split_once('@'))
+            .map_or("none (it imports nothing from wasmig)", |(_, v)| v);
+        println!("  world: wasmig:migration/migration@{contract}");
+        println!("  imports: {}", join_or_none(&shape.imports));
+        let mut exports = shape.exports.clone();
+        exports.sort();
+        println!("  exports: {}", join_or_none(&exports));
+        println!(
+            "  transaction: {}",
+            if shape.no_transaction {
+                "none (it asks to run outside a transaction)"
+            } else {
+                "runs inside wasmig's transaction"
+            }
+        );
+    }
+    let s = &i.sandbox;
+    println!("  sandbox:");
+    println!("    policy: {}", join_or_none(&s.policies));
+    let statements = s.statements.as_ref().map_or_else(
+        || "any (transaction control never)".to_owned(),
+        |kinds| {
+            kinds
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    );
+    println!("    statements: {statements}");
+    let rules = |rules: &[wasmig::policy::Rule], any: &str| {
+        if rules.is_empty() {
+            any.to_owned()
+        } else {
+            rules
+                .iter()
+                .map(|r| r.text.clone())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        }
+    };
+    println!("    tables: {}", rules(&s.tables, "any"));
+    println!(
+        "    env_vars: {}",
+        rules(&s.env_vars, "every value of the environment's vars")
+    );
+    println!("    role: {}", s.role.as_deref().unwrap_or("-"));
+    let l = &s.limits;
+    println!("  limits:");
+    println!("    fuel: {}", l.fuel);
+    println!("    memory_mb: {}", l.memory_mb);
+    println!("    instances: {}", l.instances);
+    println!("    table_elements: {}", l.table_elements);
+    println!("    timeout: {}", humantime::format_duration(l.timeout));
+    println!(
+        "    statement_timeout: {}",
+        l.statement_timeout.map_or_else(
+            || "the rest of `timeout`".to_owned(),
+            |t| { humantime::format_duration(t).to_string() }
+        )
+    );
+    println!("    rows_per_call: {}", l.rows_per_call);
+    println!("    result_mb_per_call: {}", l.result_mb_per_call);
+    let or_none = |v: Option<u64>| v.map_or_else(|| "no limit".to_owned(), |v| v.to_string());
+    println!("    rows_total: {}", or_none(l.rows_total));
+    println!("    result_mb_total: {}", or_none(l.result_mb_total));
+    println!("    log_kb: {}", l.log_kb);
+}
+
+fn join_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
+    }
 }

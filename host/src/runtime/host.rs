@@ -1,16 +1,20 @@
 //! The host side of the `db` and `env` imports.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
 
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::wasmig::migration::{db, env, types};
 use super::convert;
-use super::limits::Limiter;
-use crate::backend::{Backend, CursorId, DbError, DbErrorKind};
-use crate::policy;
+use super::limits::{LimitExceeded, Limiter};
+use crate::backend::{Backend, CursorId, DbError, RESULT_CAP_CODE, ResultCap, Value};
+use crate::policy::{self, Sandbox, Violation};
 use crate::report::{Event, LogLevel, Reporter};
 use crate::source::Version;
 
@@ -45,6 +49,19 @@ pub(crate) struct GuestState {
     pub(crate) ddl_mark: Option<crate::ledger::InterruptedMark>,
     /// Whether `ddl_mark` was written.
     pub(crate) marked: bool,
+    /// The migration's policy and limits.
+    pub(crate) sandbox: Sandbox,
+    /// Hashes every statement and its parameters, in order.
+    pub(crate) digest: Sha256,
+    /// Bytes written through `env.log`.
+    pub(crate) logged: u64,
+    /// Rows and bytes returned to the guest so far.
+    pub(crate) read_rows: u64,
+    pub(crate) read_bytes: u64,
+    /// When the migration's wall-clock limit runs out.
+    pub(crate) deadline: Instant,
+    /// The guest asked for the process environment (which is empty).
+    pub(crate) env_read: bool,
 }
 
 impl WasiView for GuestState {
@@ -61,18 +78,109 @@ impl WasiView for GuestState {
 #[error("the migration ended the transaction wasmig runs it in; its changes were rolled back")]
 pub struct TransactionEnded;
 
+/// The trap raised when a guest breaks a sandbox rule.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SandboxViolation(pub Violation);
+
+/// How long past the deadline the host waits for a server that was told to
+/// stop a statement (its own statement timeout) before giving up on it.
+const SERVER_GRACE: Duration = Duration::from_secs(5);
+
 impl GuestState {
-    /// Refuses transaction control before it reaches the database.
-    fn check(&self, sql: &str) -> Result<(), DbError> {
-        match policy::transaction_control(sql) {
-            Some(keyword) => Err(DbError::new(
-                DbErrorKind::PermissionDenied,
-                format!(
-                    "`{keyword}` is not allowed in a migration: wasmig runs each migration in \
-                     its own transaction and commits it when `up`/`down` returns ok"
-                ),
-            )),
-            None => Ok(()),
+    /// Applies the sandbox's rules to `sql` and adds it to the digest.
+    fn check(&mut self, call: &str, sql: &str) -> wasmtime::Result<()> {
+        self.sandbox
+            .check_sql(self.db.dialect(), self.db.default_schema(), sql)
+            .map_err(|v| wasmtime::Error::new(SandboxViolation(v)))?;
+        self.digest.update(call.as_bytes());
+        digest_text(&mut self.digest, sql);
+        Ok(())
+    }
+
+    fn digest_params(&mut self, params: &[Value]) {
+        self.digest.update((params.len() as u64).to_le_bytes());
+        for value in params {
+            digest_value(&mut self.digest, value);
+        }
+    }
+
+    /// The cap for the next read: what is left of the per-call and total
+    /// limits.
+    fn cap(&self) -> ResultCap {
+        let limits = &self.sandbox.limits;
+        let mb = |m: u64| m.saturating_mul(1 << 20);
+        ResultCap {
+            rows: limits.rows_per_call.min(
+                limits
+                    .rows_total
+                    .map_or(u64::MAX, |t| t.saturating_sub(self.read_rows)),
+            ),
+            bytes: mb(limits.result_mb_per_call).min(
+                limits
+                    .result_mb_total
+                    .map_or(u64::MAX, |t| mb(t).saturating_sub(self.read_bytes)),
+            ),
+        }
+    }
+
+    /// Counts rows returned to the guest; turns a capped read into the trap
+    /// naming the limit.
+    fn count<T>(
+        &mut self,
+        result: Result<T, DbError>,
+        rows: impl Fn(&T) -> Option<&crate::backend::Rows>,
+    ) -> wasmtime::Result<Result<T, DbError>> {
+        match result {
+            Ok(value) => {
+                if let Some(r) = rows(&value) {
+                    self.read_rows += r.rows.len() as u64;
+                    self.read_bytes += r
+                        .rows
+                        .iter()
+                        .flat_map(|row| row.iter().map(Value::size))
+                        .sum::<u64>();
+                }
+                Ok(Ok(value))
+            }
+            Err(e) if e.code.as_deref() == Some(RESULT_CAP_CODE) => {
+                let limits = &self.sandbox.limits;
+                let total = limits.rows_total.is_some() || limits.result_mb_total.is_some();
+                Err(wasmtime::Error::new(LimitExceeded(format!(
+                    "a query returned more than the result limit allows: {} rows or {} MiB per                      call{} (raise `rows_per_call`/`result_mb_per_call`{} under [limits] or in                      its policy, or read in smaller batches with a cursor)",
+                    limits.rows_per_call,
+                    limits.result_mb_per_call,
+                    if total {
+                        format!(
+                            ", {} rows or {} MiB in all",
+                            limits.rows_total.map_or("any".into(), |v| v.to_string()),
+                            limits
+                                .result_mb_total
+                                .map_or("any".into(), |v| v.to_string())
+                        )
+                    } else {
+                        String::new()
+                    },
+                    if total {
+                        ", `rows_total`/`result_mb_total`"
+                    } else {
+                        ""
+                    },
+                ))))
+            }
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// Waits for a database call, but not past the migration's deadline.
+    async fn timed<T>(
+        deadline: Instant,
+        timeout: Duration,
+        call: impl Future<Output = T>,
+    ) -> wasmtime::Result<T> {
+        match tokio::time::timeout_at((deadline + SERVER_GRACE).into(), call).await {
+            Ok(value) => Ok(value),
+            Err(_) => Err(wasmtime::Error::new(timeout_exceeded(timeout))),
         }
     }
 
@@ -92,10 +200,16 @@ impl GuestState {
         Ok(())
     }
 
-    /// Traps if the host's transaction is gone after a statement.
+    /// Traps if the host's transaction is gone after a statement, or the
+    /// migration's time is up.
     fn after_statement(&self) -> wasmtime::Result<()> {
         if self.transactional && !self.db.in_transaction() {
             return Err(wasmtime::Error::new(TransactionEnded));
+        }
+        if Instant::now() >= self.deadline {
+            return Err(wasmtime::Error::new(timeout_exceeded(
+                self.sandbox.limits.timeout,
+            )));
         }
         Ok(())
     }
@@ -103,6 +217,64 @@ impl GuestState {
 
 fn wit_error(err: DbError) -> types::DbError {
     convert::db_error_to_wit(err)
+}
+
+/// The wall-clock limit, as the trap names it.
+pub(crate) fn timeout_exceeded(timeout: Duration) -> LimitExceeded {
+    LimitExceeded(format!(
+        "the time limit of {} was reached (set `timeout` under [limits] in wasmig.toml, or in \
+         its policy, to raise it)",
+        humantime::format_duration(timeout)
+    ))
+}
+
+fn digest_text(digest: &mut Sha256, text: &str) {
+    digest.update((text.len() as u64).to_le_bytes());
+    digest.update(text.as_bytes());
+}
+
+fn digest_value(digest: &mut Sha256, value: &Value) {
+    match value {
+        Value::Null => digest.update([0]),
+        Value::Boolean(b) => digest.update([1, u8::from(*b)]),
+        Value::Int(i) => {
+            digest.update([2]);
+            digest.update(i.to_le_bytes());
+        }
+        Value::Float(f) => {
+            digest.update([3]);
+            digest.update(f.to_bits().to_le_bytes());
+        }
+        Value::Bytes(b) => {
+            digest.update([4]);
+            digest.update((b.len() as u64).to_le_bytes());
+            digest.update(b);
+        }
+        Value::Text(s) => {
+            digest.update([5]);
+            digest_text(digest, s);
+        }
+        Value::Json(s) => {
+            digest.update([6]);
+            digest_text(digest, s);
+        }
+        Value::Uuid(s) => {
+            digest.update([7]);
+            digest_text(digest, s);
+        }
+        Value::Timestamp(s) => {
+            digest.update([8]);
+            digest_text(digest, s);
+        }
+        Value::Date(s) => {
+            digest.update([9]);
+            digest_text(digest, s);
+        }
+        Value::Decimal(s) => {
+            digest.update([10]);
+            digest_text(digest, s);
+        }
+    }
 }
 
 impl types::Host for GuestState {}
@@ -117,12 +289,12 @@ impl db::Host for GuestState {
         sql: String,
         params: Vec<types::Value>,
     ) -> wasmtime::Result<Result<u64, types::DbError>> {
-        if let Err(e) = self.check(&sql) {
-            return Ok(Err(wit_error(e)));
-        }
+        self.check("execute", &sql)?;
         let params = convert::values_from_wit(params);
+        self.digest_params(&params);
         self.before_write(&sql).await?;
-        let result = self.db.execute(&sql, &params).await;
+        let (deadline, timeout) = (self.deadline, self.sandbox.limits.timeout);
+        let result = Self::timed(deadline, timeout, self.db.execute(&sql, &params)).await?;
         self.after_statement()?;
         Ok(result.map_err(wit_error))
     }
@@ -132,11 +304,14 @@ impl db::Host for GuestState {
         sql: String,
         params: Vec<types::Value>,
     ) -> wasmtime::Result<Result<types::Rows, types::DbError>> {
-        if let Err(e) = self.check(&sql) {
-            return Ok(Err(wit_error(e)));
-        }
+        self.check("query", &sql)?;
         let params = convert::values_from_wit(params);
-        let result = self.db.query(&sql, &params).await;
+        self.digest_params(&params);
+        let cap = self.cap();
+        self.db.set_result_cap(cap);
+        let (deadline, timeout) = (self.deadline, self.sandbox.limits.timeout);
+        let result = Self::timed(deadline, timeout, self.db.query(&sql, &params)).await?;
+        let result = self.count(result, |rows| Some(rows))?;
         self.after_statement()?;
         Ok(result.map(convert::rows_to_wit).map_err(wit_error))
     }
@@ -146,15 +321,18 @@ impl db::Host for GuestState {
         sql: String,
         param_sets: Vec<Vec<types::Value>>,
     ) -> wasmtime::Result<Result<u64, types::DbError>> {
-        if let Err(e) = self.check(&sql) {
-            return Ok(Err(wit_error(e)));
-        }
+        self.check("execute-batch", &sql)?;
         let sets: Vec<_> = param_sets
             .into_iter()
             .map(convert::values_from_wit)
             .collect();
+        self.digest.update((sets.len() as u64).to_le_bytes());
+        for set in &sets {
+            self.digest_params(set);
+        }
         self.before_write(&sql).await?;
-        let result = self.db.execute_batch(&sql, &sets).await;
+        let (deadline, timeout) = (self.deadline, self.sandbox.limits.timeout);
+        let result = Self::timed(deadline, timeout, self.db.execute_batch(&sql, &sets)).await?;
         self.after_statement()?;
         Ok(result.map_err(wit_error))
     }
@@ -163,11 +341,10 @@ impl db::Host for GuestState {
         &mut self,
         sql: String,
     ) -> wasmtime::Result<Result<(), types::DbError>> {
-        if let Err(e) = self.check(&sql) {
-            return Ok(Err(wit_error(e)));
-        }
+        self.check("execute-script", &sql)?;
         self.before_write(&sql).await?;
-        let result = self.db.execute_script(&sql).await;
+        let (deadline, timeout) = (self.deadline, self.sandbox.limits.timeout);
+        let result = Self::timed(deadline, timeout, self.db.execute_script(&sql)).await?;
         self.after_statement()?;
         Ok(result.map_err(wit_error))
     }
@@ -177,11 +354,11 @@ impl db::Host for GuestState {
         sql: String,
         params: Vec<types::Value>,
     ) -> wasmtime::Result<Result<Resource<CursorHandle>, types::DbError>> {
-        if let Err(e) = self.check(&sql) {
-            return Ok(Err(wit_error(e)));
-        }
+        self.check("open-cursor", &sql)?;
         let params = convert::values_from_wit(params);
-        let result = self.db.open_cursor(&sql, &params).await;
+        self.digest_params(&params);
+        let (deadline, timeout) = (self.deadline, self.sandbox.limits.timeout);
+        let result = Self::timed(deadline, timeout, self.db.open_cursor(&sql, &params)).await?;
         self.after_statement()?;
         match result {
             Ok(id) => Ok(Ok(self.table.push(CursorHandle(id))?)),
@@ -197,7 +374,11 @@ impl db::HostCursor for GuestState {
         max_rows: u32,
     ) -> wasmtime::Result<Result<Option<types::Rows>, types::DbError>> {
         let id = self.table.get(&cursor)?.0;
-        let result = self.db.cursor_next(id, max_rows).await;
+        let cap = self.cap();
+        self.db.set_result_cap(cap);
+        let (deadline, timeout) = (self.deadline, self.sandbox.limits.timeout);
+        let result = Self::timed(deadline, timeout, self.db.cursor_next(id, max_rows)).await?;
+        let result = self.count(result, Option::as_ref)?;
         self.after_statement()?;
         Ok(result
             .map(|rows| rows.map(convert::rows_to_wit))
@@ -219,10 +400,21 @@ impl env::Host for GuestState {
     }
 
     async fn var(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        self.sandbox
+            .check_var(&key)
+            .map_err(|v| wasmtime::Error::new(SandboxViolation(v)))?;
         Ok(self.env.vars.get(&key).cloned())
     }
 
     async fn log(&mut self, level: types::Level, message: String) -> wasmtime::Result<()> {
+        self.logged += message.len() as u64;
+        let limit_kb = self.sandbox.limits.log_kb;
+        if self.logged > limit_kb.saturating_mul(1024) {
+            return Err(wasmtime::Error::new(LimitExceeded(format!(
+                "the log limit of {limit_kb} KiB was reached (set `log_kb` under [limits] in \
+                 wasmig.toml, or in its policy, to raise it)"
+            ))));
+        }
         let level = match level {
             types::Level::Trace => LogLevel::Trace,
             types::Level::Debug => LogLevel::Debug,

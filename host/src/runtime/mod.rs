@@ -9,17 +9,20 @@ pub mod world;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, Trap};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker, ResourceTable, Val};
+use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
 
 use self::host::GuestState;
-pub use self::host::{CursorHandle, GuestEnv, TransactionEnded};
+pub use self::host::{CursorHandle, GuestEnv, SandboxViolation, TransactionEnded};
 use self::limits::Limiter;
-pub use self::limits::{LimitExceeded, Limits};
-pub use self::sandbox::{OUTPUT_CAPACITY, migration_instant};
+pub use self::limits::{LimitExceeded, LimitOverrides, Limits};
+pub use self::sandbox::migration_instant;
 use crate::backend::Backend;
 use crate::error::Error;
+use crate::policy::{Sandbox, Violation};
 use crate::report::{Direction, Event, LogLevel, Reporter};
 use crate::source::Version;
 
@@ -62,7 +65,7 @@ pub(crate) struct RunSpec {
     pub(crate) version: Version,
     pub(crate) checksum: String,
     pub(crate) env: GuestEnv,
-    pub(crate) limits: Limits,
+    pub(crate) sandbox: Sandbox,
     pub(crate) reporter: Arc<dyn Reporter>,
     pub(crate) transactional: bool,
     /// Written just before the migration's first DDL statement (MySQL).
@@ -78,7 +81,18 @@ pub(crate) struct RunResult {
     pub(crate) wrote: bool,
     /// The DDL mark was written.
     pub(crate) marked: bool,
+    /// The digest of the statements and parameters it issued, in order.
+    pub(crate) digest: String,
 }
+
+/// How often the engine's epoch advances: the granularity of the wall-clock
+/// limit while a guest computes.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The WASI version whose functions the sandbox replaces (the one
+/// wasmtime-wasi links; guests built against earlier 0.2 releases resolve
+/// to it).
+const WASI_VERSION: &str = "0.2.12";
 
 impl ComponentRuntime {
     /// Builds the engine (deterministic floating point and SIMD, no threads,
@@ -94,6 +108,7 @@ impl ComponentRuntime {
             .consume_fuel(true)
             .cranelift_nan_canonicalization(true)
             .relaxed_simd_deterministic(true)
+            .epoch_interruption(true)
             .max_wasm_stack(1 << 20)
             // Host imports (SQLite included) run on the guest's fiber stack.
             .async_stack_size(8 << 20);
@@ -106,6 +121,18 @@ impl ComponentRuntime {
             |state| state,
         )
         .map_err(|e| Error::Runtime(format!("{e:#}")))?;
+        deny_ambient(&mut linker).map_err(|e| Error::Runtime(format!("{e:#}")))?;
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("wasmig-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .map_err(|e| Error::Runtime(format!("cannot start the epoch timer: {e}")))?;
         Ok(Self { engine, linker })
     }
 
@@ -142,11 +169,21 @@ impl ComponentRuntime {
         db: Box<dyn Backend>,
         spec: RunSpec,
     ) -> RunResult {
-        let (wasi, output) = sandbox::wasi_context(spec.version, &spec.checksum);
+        let limits = spec.sandbox.limits.clone();
+        let output_capacity =
+            usize::try_from(limits.log_kb.saturating_mul(1024)).unwrap_or(usize::MAX);
+        let (wasi, output) = sandbox::wasi_context(spec.version, &spec.checksum, output_capacity);
+        let started = Instant::now();
+        let deadline = started + limits.timeout;
+        let mut db = db;
+        // The server stops any statement that would outlive the migration.
+        let statement_timeout = limits.statement_timeout.unwrap_or(limits.timeout);
+        let armed = db.set_statement_timeout(Some(statement_timeout)).await;
+        db.set_deadline(Some(deadline));
         let state = GuestState {
             wasi,
             table: ResourceTable::new(),
-            limiter: Limiter::new(&spec.limits),
+            limiter: Limiter::new(&limits),
             db,
             env: spec.env,
             version: spec.version,
@@ -155,14 +192,37 @@ impl ComponentRuntime {
             wrote: false,
             ddl_mark: spec.ddl_mark,
             marked: false,
+            sandbox: spec.sandbox,
+            digest: Sha256::new(),
+            logged: 0,
+            read_rows: 0,
+            read_bytes: 0,
+            deadline,
+            env_read: false,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        let result = match store.set_fuel(spec.limits.fuel) {
-            Ok(()) => call(component, &mut store, spec.direction).await,
-            Err(e) => Err(e),
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|store| {
+            if Instant::now() >= store.data().deadline {
+                return Err(wasmtime::Error::new(host::timeout_exceeded(
+                    store.data().sandbox.limits.timeout,
+                )));
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
+        let result = match (armed, store.set_fuel(limits.fuel)) {
+            (Err(e), _) => Err(wasmtime::Error::msg(format!(
+                "cannot set the statement timeout: {e}"
+            ))),
+            (Ok(()), Ok(())) => call(component, &mut store, spec.direction).await,
+            (Ok(()), Err(e)) => Err(e),
         };
-        let state = store.into_data();
+        let mut state = store.into_data();
+        state.db.set_deadline(None);
+        // Fails only inside a transaction the migration's error aborted,
+        // which the rollback that follows resets.
+        let _ = state.db.set_statement_timeout(None).await;
 
         for line in output.stdout_text().lines() {
             forward(&*spec.reporter, spec.version, LogLevel::Info, line);
@@ -175,16 +235,39 @@ impl ComponentRuntime {
             Direction::Up => "up",
             Direction::Down => "down",
         };
+        // (A panicking guest reads the environment too, for RUST_BACKTRACE:
+        // the note is for migrations that failed on their own terms.)
+        let returned_error = matches!(result, Ok(Err(_)));
+        // A full pipe reads as closed to the guest, which then typically
+        // panics: the limit is the real reason.
+        let output_full = output.stdout.contents().len() >= output_capacity
+            || output.stderr.contents().len() >= output_capacity;
         let outcome = match result {
             Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) if output_full => Err(format!(
+                "stopped: the log limit of {} KiB was reached by its stdout or stderr (set \
+                 `log_kb` under [limits] in wasmig.toml, or in its policy, to raise it)",
+                limits.log_kb
+            )),
             Ok(Err(message)) => Err(format!("`{export}` returned an error: {message}")),
-            Err(trap) => Err(describe_trap(&trap, &spec.limits, &stderr)),
+            Err(trap) => Err(describe_trap(&trap, &limits, &stderr)),
         };
+        let outcome = outcome.map_err(|mut reason| {
+            if state.env_read && returned_error {
+                reason.push_str(
+                    "\n  note: it read the process environment, which the sandbox leaves \
+                     empty; a migration reads the config values the operator allows with \
+                     env.var ([env.NAME] vars in wasmig.toml)",
+                );
+            }
+            reason
+        });
         RunResult {
             db: state.db,
             outcome,
             wrote: state.wrote,
             marked: state.marked,
+            digest: hex::encode(state.digest.finalize()),
         }
     }
 }
@@ -214,6 +297,24 @@ fn forward(reporter: &dyn Reporter, version: Version, level: LogLevel, line: &st
 fn describe_trap(trap: &wasmtime::Error, limits: &Limits, stderr: &str) -> String {
     if let Some(limit) = trap.downcast_ref::<LimitExceeded>() {
         return format!("stopped: {limit}");
+    }
+    if let Some(violation) = trap.downcast_ref::<SandboxViolation>() {
+        return format!("refused: {violation}");
+    }
+    match trap.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => {
+            return "stopped: its call stack overflowed (unbounded recursion?); the stack \
+                    limit is fixed at 1 MiB"
+                .to_owned();
+        }
+        // Rust and C keep their stack in linear memory, below the data: an
+        // overflow runs off its start.
+        Some(Trap::MemoryOutOfBounds) => {
+            return "trapped: out-of-bounds memory access, typically its stack overflowing \
+                    (unbounded recursion) or a bug in the migration"
+                .to_owned();
+        }
+        _ => {}
     }
     if let Some(ended) = trap.downcast_ref::<TransactionEnded>() {
         return ended.to_string();
@@ -245,4 +346,68 @@ fn root_message(err: &wasmtime::Error) -> String {
         .map(|e| e.to_string())
         .collect::<Vec<_>>()
         .join(": ")
+}
+
+/// Replaces the WASI functions that would reach outside the sandbox with
+/// ones that stop the migration and name the rule, and records reads of the
+/// (empty) process environment.
+fn deny_ambient(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let deny = |linker: &mut Linker<GuestState>,
+                interface: &str,
+                function: &str,
+                rule: &'static str,
+                what: &'static str|
+     -> wasmtime::Result<()> {
+        linker
+            .instance(&format!("{interface}@{WASI_VERSION}"))?
+            .func_new(function, move |_store, _ty, _params, _results| {
+                Err(wasmtime::Error::new(SandboxViolation(Violation {
+                    rule: rule.into(),
+                    message: format!("it tried to {what}, which the sandbox does not allow"),
+                })))
+            })
+    };
+    deny(
+        linker,
+        "wasi:filesystem/preopens",
+        "get-directories",
+        "no file system",
+        "open a file or directory",
+    )?;
+    deny(
+        linker,
+        "wasi:sockets/tcp-create-socket",
+        "create-tcp-socket",
+        "no network",
+        "open a TCP socket",
+    )?;
+    deny(
+        linker,
+        "wasi:sockets/udp-create-socket",
+        "create-udp-socket",
+        "no network",
+        "open a UDP socket",
+    )?;
+    deny(
+        linker,
+        "wasi:sockets/ip-name-lookup",
+        "resolve-addresses",
+        "no network",
+        "look up a host name",
+    )?;
+    linker
+        .instance(&format!("wasi:cli/environment@{WASI_VERSION}"))?
+        .func_new(
+            "get-environment",
+            |mut store, _ty, _params, results: &mut [Val]| {
+                store.data_mut().env_read = true;
+                if let Some(result) = results.first_mut() {
+                    *result = Val::List(Vec::new());
+                }
+                Ok(())
+            },
+        )?;
+    linker.allow_shadowing(false);
+    Ok(())
 }

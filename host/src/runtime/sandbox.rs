@@ -2,11 +2,11 @@
 //!
 //! | capability | what the guest gets |
 //! |---|---|
-//! | files | no preopened directories: every path fails to open |
-//! | network | TCP, UDP and name lookup denied |
+//! | files | none: opening any path stops the migration |
+//! | network | none: opening a socket or looking up a name stops the migration |
 //! | environment variables, arguments | none (config values come from `env.var`) |
 //! | stdin | closed |
-//! | stdout, stderr | captured (up to [`OUTPUT_CAPACITY`] each) into the run's log |
+//! | stdout, stderr | captured (up to the `log_kb` limit each) into the run's log |
 //! | wall clock | fixed at the migration's instant (see [`migration_instant`]) |
 //! | monotonic clock | starts at 0, advances 1 µs per read |
 //! | random, insecure random | a ChaCha stream seeded from the migration's checksum |
@@ -22,10 +22,6 @@ use rand::rngs::StdRng;
 use sha2::{Digest, Sha256};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
-
-/// How much a guest may write to stdout and to stderr, each. Writes beyond it
-/// trap.
-pub const OUTPUT_CAPACITY: usize = 1 << 20;
 
 /// The captured stdout and stderr of a run.
 #[derive(Clone)]
@@ -46,10 +42,15 @@ impl CapturedOutput {
 
 /// Builds the WASI context for one run of the migration whose checksum is
 /// `checksum` and whose version is `version`.
-pub(crate) fn wasi_context(version: i64, checksum: &str) -> (WasiCtx, CapturedOutput) {
+/// `output_capacity` bounds stdout and stderr, each; writes beyond it trap.
+pub(crate) fn wasi_context(
+    version: i64,
+    checksum: &str,
+    output_capacity: usize,
+) -> (WasiCtx, CapturedOutput) {
     let output = CapturedOutput {
-        stdout: MemoryOutputPipe::new(OUTPUT_CAPACITY),
-        stderr: MemoryOutputPipe::new(OUTPUT_CAPACITY),
+        stdout: MemoryOutputPipe::new(output_capacity),
+        stderr: MemoryOutputPipe::new(output_capacity),
     };
     let seed: [u8; 32] = Sha256::digest(format!("wasmig-random:{checksum}")).into();
     let insecure_seed: [u8; 32] = Sha256::digest(format!("wasmig-insecure:{checksum}")).into();
