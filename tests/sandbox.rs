@@ -428,3 +428,44 @@ fn on_postgres_a_policy_role_lets_the_database_enforce_privileges_too() {
     assert_eq!(p.column("SELECT count(*) FROM wasmig_migrations"), ["2"]);
     drop(role);
 }
+
+#[test]
+fn a_vendor_directory_runs_under_its_own_policy() {
+    let p = Project::new();
+    let vendor = p.root.path().join("vendor/acme");
+    std::fs::create_dir_all(&vendor).unwrap();
+    p.config(
+        r#"
+[env.dev]
+vars = { attack = "update_in_cte", region = "eu" }
+
+[[policy]]
+name = "vendor"
+paths = ["vendor/**"]
+statements = ["select", "insert", "update"]
+tables = ["acme_*"]
+"#,
+    );
+    p.sql("1_tables", TABLES, None);
+    let vendor_arg = vendor.to_str().unwrap();
+    p.wasmig(&["up"]).ok();
+    let before = p.dump();
+    std::fs::copy(support::fixture("adversary"), vendor.join("2_sync.wasm")).unwrap();
+    p.wasmig(&["--dir", vendor_arg, "up"]).fails().says(&[
+        "migration 2",
+        "vendor/acme/2_sync.wasm",
+        "rule: tables of policy \"vendor\"",
+    ]);
+    assert_eq!(p.dump(), before);
+    std::fs::copy(support::fixture("acme_plugin"), vendor.join("2_sync.wasm")).unwrap();
+    p.wasmig(&["--dir", vendor_arg, "up"]).ok();
+    let status = p.status_json();
+    // Without the vendor directory, its applied migration is missing.
+    assert_eq!(status["migrations"][1]["status"], "missing");
+    let run = p
+        .wasmig(&["--dir", vendor_arg, "status", "--format", "json"])
+        .ok();
+    let both: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(both["migrations"][1]["status"], "applied");
+    assert_eq!(both["migrations"][1]["name"], "sync");
+}

@@ -1,7 +1,7 @@
 //! `wasmig.toml`: project settings and per-environment settings.
 //!
 //! ```toml
-//! migrations = "migrations"          # the migrations directory
+//! migrations = "migrations"          # the migrations directory (or a list of them)
 //! database_url = "sqlite:app.db"     # used when no flag or DATABASE_URL says otherwise
 //!
 //! [limits]                           # for every component migration
@@ -33,8 +33,9 @@ pub const FILE_NAME: &str = "wasmig.toml";
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectConfig {
-    /// The migrations directory, relative to the file.
-    pub migrations: Option<PathBuf>,
+    /// The migrations directory, or several (`["migrations", "vendor/acme"]`)
+    /// read as one sequence; relative to the file.
+    pub migrations: Option<Directories>,
     /// The database URL for every environment without its own.
     pub database_url: Option<String>,
     /// Limits for component migrations.
@@ -46,6 +47,26 @@ pub struct ProjectConfig {
     /// Sandbox policies, `[[policy]]` (see [`crate::policy`]).
     #[serde(default)]
     pub policy: Vec<PolicyConfig>,
+}
+
+/// One migrations directory or several.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Directories {
+    /// `migrations = "migrations"`
+    One(PathBuf),
+    /// `migrations = ["migrations", "vendor/acme"]`
+    Many(Vec<PathBuf>),
+}
+
+impl Directories {
+    /// The directories, in order.
+    pub fn list(&self) -> Vec<PathBuf> {
+        match self {
+            Self::One(dir) => vec![dir.clone()],
+            Self::Many(dirs) => dirs.clone(),
+        }
+    }
 }
 
 /// Settings of one environment, `[env.<name>]`.

@@ -9,8 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Database migrations as SQL files or sandboxed WebAssembly components.
 ///
-/// Migrations live in one directory (`--dir`), ordered by the version their
-/// names start with. Each one runs in its own transaction together with its
+/// Migrations live in a directory (`--dir`, repeatable), ordered by the
+/// version their names start with. Each one runs in its own transaction together with its
 /// row in the `wasmig_migrations` ledger table.
 #[derive(Parser, Debug)]
 #[command(name = "wasmig", version, propagate_version = true)]
@@ -23,9 +23,10 @@ struct Cli {
 
 #[derive(Args, Debug, Clone)]
 struct Global {
-    /// The migrations directory [default: `migrations` beside wasmig.toml, or ./migrations]
+    /// The migrations directory; repeat for more (a vendor's, say), read as one sequence
+    /// [default: `migrations` from wasmig.toml, or ./migrations]
     #[arg(long, global = true, value_name = "DIR")]
-    dir: Option<PathBuf>,
+    dir: Vec<PathBuf>,
 
     /// The database: sqlite:FILE, postgres://… or mysql://… [default: $DATABASE_URL, then
     /// wasmig.toml, then sqlite:wasmig.db beside wasmig.toml or in the current directory]

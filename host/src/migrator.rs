@@ -37,6 +37,8 @@ use crate::sql_file;
 /// ```
 pub struct Migrator {
     dir: PathBuf,
+    /// More directories read with `dir` as one sequence.
+    extra_dirs: Vec<PathBuf>,
     url: DatabaseUrl,
     env: GuestEnv,
     policies: Policies,
@@ -130,6 +132,7 @@ impl Migrator {
     pub fn new(dir: impl Into<PathBuf>, url: DatabaseUrl) -> Self {
         Self {
             dir: dir.into(),
+            extra_dirs: Vec::new(),
             url,
             env: GuestEnv {
                 name: "dev".into(),
@@ -291,17 +294,30 @@ impl Migrator {
         self
     }
 
-    /// The migrations directory.
+    /// Adds another migrations directory (a vendor's, say): its migrations
+    /// join the sequence by version, and policies can single them out by
+    /// path.
+    pub fn with_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.extra_dirs.push(dir.into());
+        self
+    }
+
+    /// The (first) migrations directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// Reads the migrations directory.
+    /// Reads the migrations directories.
     ///
     /// # Errors
-    /// See [`source::discover`].
+    /// See [`source::discover_all`].
     pub fn sources(&self) -> Result<Vec<MigrationSource>, Error> {
-        source::discover(&self.dir)
+        if self.extra_dirs.is_empty() {
+            return source::discover(&self.dir);
+        }
+        let mut dirs = vec![self.dir.clone()];
+        dirs.extend(self.extra_dirs.iter().cloned());
+        source::discover_all(&dirs)
     }
 
     /// Builds guest crates: the stale ones, or all with `force`. Returns the
@@ -333,16 +349,27 @@ impl Migrator {
         self.reporter.event(&Event::Building {
             crates: to_build.len(),
         });
-        for dependency in guest_crate::external_path_dependencies(&self.dir, &to_build)? {
-            self.reporter.event(&Event::Warning {
-                message: &format!(
-                    "path dependency {dependency} is outside the migrations directory: cargo \
-                     hashes its absolute path into the component, so checkouts in other places \
-                     build other checksums"
-                ),
-            });
+        // Each directory's crates build in that directory's workspace.
+        let mut by_dir: BTreeMap<PathBuf, Vec<&MigrationSource>> = BTreeMap::new();
+        for source in &to_build {
+            let parent = source
+                .path()
+                .parent()
+                .map_or_else(|| self.dir.clone(), Path::to_path_buf);
+            by_dir.entry(parent).or_default().push(*source);
         }
-        guest_crate::build(&self.dir, &to_build).await?;
+        for (dir, crates) in &by_dir {
+            for dependency in guest_crate::external_path_dependencies(dir, crates)? {
+                self.reporter.event(&Event::Warning {
+                    message: &format!(
+                        "path dependency {dependency} is outside the migrations directory: \
+                         cargo hashes its absolute path into the component, so checkouts in \
+                         other places build other checksums"
+                    ),
+                });
+            }
+            guest_crate::build(dir, crates).await?;
+        }
         Ok(to_build.iter().map(|s| s.version).collect())
     }
 

@@ -247,6 +247,25 @@ pub fn discover(dir: &Path) -> Result<Vec<MigrationSource>, Error> {
     Ok(found.into_values().collect())
 }
 
+/// Reads several migrations directories (a project's own and, say, a
+/// vendor's) as one sequence, ordered by version.
+///
+/// # Errors
+/// What [`discover`] reports for any of them, and
+/// [`Error::DuplicateVersion`] when two directories use one version.
+pub fn discover_all(dirs: &[PathBuf]) -> Result<Vec<MigrationSource>, Error> {
+    let mut all: BTreeMap<Version, MigrationSource> = BTreeMap::new();
+    for dir in dirs {
+        for source in discover(dir)? {
+            if let Some(existing) = all.get(&source.version) {
+                return Err(duplicate(existing.path(), source.path(), source.version));
+            }
+            all.insert(source.version, source);
+        }
+    }
+    Ok(all.into_values().collect())
+}
+
 fn duplicate(first: &Path, second: &Path, version: Version) -> Error {
     let (first, second) = if first <= second {
         (first, second)

@@ -18,6 +18,7 @@ use crate::{Cli, Command, Format, Global, LockArg, Resolution};
 /// Settings resolved from flags, the environment and `wasmig.toml`.
 struct Settings {
     dir: PathBuf,
+    extra_dirs: Vec<PathBuf>,
     url: DatabaseUrl,
     config: LoadedConfig,
     env_name: String,
@@ -30,11 +31,16 @@ impl Settings {
     fn resolve(global: &Global) -> Result<Self> {
         let cwd = std::env::current_dir().context("reading the current directory")?;
         let config = LoadedConfig::load(&cwd, global.config.as_deref())?;
-        let dir = match (&global.dir, &config.config.migrations) {
-            (Some(dir), _) => cwd.join(dir),
-            (None, Some(dir)) => config.root.join(dir),
-            (None, None) => config.root.join("migrations"),
+        let dirs: Vec<PathBuf> = match (global.dir.is_empty(), &config.config.migrations) {
+            (false, _) => global.dir.iter().map(|d| cwd.join(d)).collect(),
+            (true, Some(dirs)) => dirs.list().iter().map(|d| config.root.join(d)).collect(),
+            (true, None) => vec![config.root.join("migrations")],
         };
+        let mut dirs = dirs.into_iter();
+        let dir = dirs
+            .next()
+            .context("`migrations` in wasmig.toml lists no directory")?;
+        let extra_dirs: Vec<PathBuf> = dirs.collect();
         let raw_url = match &global.database_url {
             Some(url) => url.clone(),
             None => match std::env::var("DATABASE_URL") {
@@ -48,6 +54,7 @@ impl Settings {
         let url = DatabaseUrl::parse(&raw_url).map_err(anyhow::Error::msg)?;
         Ok(Self {
             dir,
+            extra_dirs,
             url,
             config,
             env_name: global.env_name.clone(),
@@ -72,6 +79,9 @@ impl Settings {
             .with_lock_timeout(self.lock_timeout)
             .with_lock_mode(self.lock_mode)
             .with_reporter(Arc::new(render::Console::new(self.quiet)));
+        for dir in &self.extra_dirs {
+            migrator = migrator.with_dir(dir.clone());
+        }
         for (key, value) in self.config.env(&self.env_name).vars {
             migrator = migrator.with_var(key, value);
         }
