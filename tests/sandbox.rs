@@ -469,3 +469,22 @@ tables = ["acme_*"]
     assert_eq!(both["migrations"][1]["status"], "applied");
     assert_eq!(both["migrations"][1]["name"], "sync");
 }
+
+#[test]
+fn the_total_row_limit_counts_every_read_of_a_run() {
+    let p = Project::new();
+    // The plugin reads the two items through a cursor, then one row of
+    // count(*): three rows in all.
+    p.config(&acme_config("region = \"eu\"").replace(
+        "rows_per_call = 10_000",
+        "rows_per_call = 10_000, rows_total = 2",
+    ));
+    p.sql("1_tables", TABLES, None);
+    p.wasmig(&["up"]).ok();
+    let before = p.dump();
+    p.component("2_acme_plugin", "acme_plugin");
+    p.wasmig(&["up"])
+        .fails()
+        .says(&["migration 2", "2 rows in all", "`rows_total`"]);
+    assert_eq!(p.dump(), before);
+}

@@ -62,7 +62,13 @@ pub(crate) struct GuestState {
     pub(crate) deadline: Instant,
     /// The guest asked for the process environment (which is empty).
     pub(crate) env_read: bool,
+    /// Statements that passed the policy (guests repeat theirs), so each
+    /// distinct statement is parsed once.
+    pub(crate) allowed: std::collections::HashSet<String>,
 }
+
+/// How many distinct allowed statements a run remembers.
+const ALLOWED_CACHE: usize = 4096;
 
 impl WasiView for GuestState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -90,9 +96,15 @@ const SERVER_GRACE: Duration = Duration::from_secs(5);
 impl GuestState {
     /// Applies the sandbox's rules to `sql` and adds it to the digest.
     fn check(&mut self, call: &str, sql: &str) -> wasmtime::Result<()> {
-        self.sandbox
-            .check_sql(self.db.dialect(), self.db.default_schema(), sql)
-            .map_err(|v| wasmtime::Error::new(SandboxViolation(v)))?;
+        if !self.allowed.contains(sql) {
+            self.sandbox
+                .check_sql(self.db.dialect(), self.db.default_schema(), sql)
+                .map_err(|v| wasmtime::Error::new(SandboxViolation(v)))?;
+            if self.allowed.len() >= ALLOWED_CACHE {
+                self.allowed.clear();
+            }
+            self.allowed.insert(sql.to_owned());
+        }
         self.digest.update(call.as_bytes());
         digest_text(&mut self.digest, sql);
         Ok(())
@@ -143,31 +155,9 @@ impl GuestState {
                 }
                 Ok(Ok(value))
             }
-            Err(e) if e.code.as_deref() == Some(RESULT_CAP_CODE) => {
-                let limits = &self.sandbox.limits;
-                let total = limits.rows_total.is_some() || limits.result_mb_total.is_some();
-                Err(wasmtime::Error::new(LimitExceeded(format!(
-                    "a query returned more than the result limit allows: {} rows or {} MiB per                      call{} (raise `rows_per_call`/`result_mb_per_call`{} under [limits] or in                      its policy, or read in smaller batches with a cursor)",
-                    limits.rows_per_call,
-                    limits.result_mb_per_call,
-                    if total {
-                        format!(
-                            ", {} rows or {} MiB in all",
-                            limits.rows_total.map_or("any".into(), |v| v.to_string()),
-                            limits
-                                .result_mb_total
-                                .map_or("any".into(), |v| v.to_string())
-                        )
-                    } else {
-                        String::new()
-                    },
-                    if total {
-                        ", `rows_total`/`result_mb_total`"
-                    } else {
-                        ""
-                    },
-                ))))
-            }
+            Err(e) if e.code.as_deref() == Some(RESULT_CAP_CODE) => Err(wasmtime::Error::new(
+                LimitExceeded(result_cap_message(&self.sandbox.limits)),
+            )),
             Err(e) => Ok(Err(e)),
         }
     }
@@ -217,6 +207,30 @@ impl GuestState {
 
 fn wit_error(err: DbError) -> types::DbError {
     convert::db_error_to_wit(err)
+}
+
+/// The result limits, as the trap names them: the per-call caps, and the
+/// totals where they are set.
+fn result_cap_message(limits: &super::limits::Limits) -> String {
+    let mut caps = vec![format!(
+        "{} rows or {} MiB per call",
+        limits.rows_per_call, limits.result_mb_per_call
+    )];
+    let mut settings = vec!["`rows_per_call`", "`result_mb_per_call`"];
+    if let Some(rows) = limits.rows_total {
+        caps.push(format!("{rows} rows in all"));
+        settings.push("`rows_total`");
+    }
+    if let Some(mb) = limits.result_mb_total {
+        caps.push(format!("{mb} MiB in all"));
+        settings.push("`result_mb_total`");
+    }
+    format!(
+        "a query returned more than the result limits allow: {} (raise {} under [limits] in \
+         wasmig.toml or in its policy, or read in smaller batches with a cursor)",
+        caps.join(", "),
+        settings.join(", ")
+    )
 }
 
 /// The wall-clock limit, as the trap names it.

@@ -199,6 +199,7 @@ impl ComponentRuntime {
             read_bytes: 0,
             deadline,
             env_read: false,
+            allowed: std::collections::HashSet::new(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
