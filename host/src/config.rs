@@ -3,6 +3,7 @@
 //! ```toml
 //! migrations = "migrations"          # the migrations directory (or a list of them)
 //! database_url = "sqlite:app.db"     # used when no flag or DATABASE_URL says otherwise
+//! cache_dir = ".wasmig-cache"        # compiled components (default: the user's cache directory)
 //!
 //! [limits]                           # for every component migration
 //! fuel = 20_000_000_000
@@ -38,6 +39,9 @@ pub struct ProjectConfig {
     pub migrations: Option<Directories>,
     /// The database URL for every environment without its own.
     pub database_url: Option<String>,
+    /// Where compiled components are cached between runs; relative to the
+    /// file.
+    pub cache_dir: Option<PathBuf>,
     /// Limits for component migrations.
     #[serde(default)]
     pub limits: Limits,

@@ -56,6 +56,15 @@ struct Global {
     #[arg(long = "lock", global = true, value_enum, value_name = "MODE", default_value_t = LockArg::Session)]
     lock_mode: LockArg,
 
+    /// Where compiled components are kept between runs [default: `cache_dir` from
+    /// wasmig.toml, else $XDG_CACHE_HOME/wasmig or ~/.cache/wasmig]
+    #[arg(long, global = true, value_name = "DIR", env = "WASMIG_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+
+    /// Compile every component on every run; read and write no compile cache
+    #[arg(long, global = true)]
+    no_cache: bool,
+
     /// Print only errors and the final summary
     #[arg(long, short, global = true)]
     quiet: bool,

@@ -16,7 +16,10 @@ use crate::lock::{self, LockMode, RunLock};
 use crate::planner::{self, DownTarget, MigrationStatus, State, UpOptions};
 use crate::policy::{Policies, Sandbox};
 use crate::report::{Direction, Event, Reporter, Silent};
-use crate::runtime::{ComponentRuntime, GuestEnv, Limits, LoadedComponent, RunSpec, world};
+use crate::runtime::{
+    CompileCache, ComponentRuntime, GuestEnv, Limits, LoadedComponent, Origin, RunSpec,
+    default_cache_dir, world,
+};
 use crate::source::{self, MigrationKind, MigrationSource, SourceBody, Version, sha256_hex};
 use crate::sql_file;
 
@@ -45,6 +48,9 @@ pub struct Migrator {
     reporter: Arc<dyn Reporter>,
     lock_timeout: Duration,
     lock_mode: LockMode,
+    /// Where compiled components are kept between runs; `None` compiles
+    /// every time.
+    cache_dir: Option<PathBuf>,
 }
 
 /// What `wasmig inspect` shows about one migration: what it is and the
@@ -142,7 +148,15 @@ impl Migrator {
             reporter: Arc::new(Silent),
             lock_timeout: lock::DEFAULT_TIMEOUT,
             lock_mode: LockMode::Session,
+            cache_dir: default_cache_dir(),
         }
+    }
+
+    /// Sets where compiled components are cached between runs (default:
+    /// [`default_cache_dir`]); `None` compiles every component on every run.
+    pub fn with_cache_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.cache_dir = dir;
+        self
     }
 
     /// Sets the environment's name, which guests read with `env.name` and the
@@ -657,15 +671,27 @@ impl Migrator {
         payloads: &mut BTreeMap<Version, Payload>,
         versions: &[Version],
     ) -> Result<Vec<Prepared<'a>>, Error> {
-        let mut prepared = Vec::with_capacity(versions.len());
+        let mut picked = Vec::with_capacity(versions.len());
         for version in versions {
-            let (Some(source), Some(payload)) = (
+            if let (Some(source), Some(payload)) = (
                 sources.iter().find(|s| s.version == *version),
                 payloads.remove(version),
-            ) else {
-                continue;
-            };
-            let checksum = checksum(&payload);
+            ) {
+                picked.push((source, checksum(&payload), payload));
+            }
+        }
+        let components: Vec<(&Path, &[u8], &str)> = picked
+            .iter()
+            .filter_map(|(_, sum, payload)| match payload {
+                Payload::Component { bytes, path } => {
+                    Some((path.as_path(), bytes.as_slice(), sum.as_str()))
+                }
+                Payload::Sql { .. } => None,
+            })
+            .collect();
+        let mut loaded = self.load_components(&components)?.into_iter();
+        let mut prepared = Vec::with_capacity(picked.len());
+        for (source, checksum, payload) in picked {
             let body = match payload {
                 Payload::Sql {
                     up,
@@ -676,8 +702,10 @@ impl Migrator {
                     down,
                     no_transaction,
                 },
-                Payload::Component { bytes, path } => {
-                    PreparedBody::Component(runtime()?.load(&path, &bytes)?)
+                Payload::Component { path, .. } => {
+                    PreparedBody::Component(loaded.next().ok_or_else(|| {
+                        Error::Runtime(format!("{} was not compiled", path.display()))
+                    })?)
                 }
             };
             let sandbox = self.policies.sandbox(source.version, source.path())?;
@@ -689,6 +717,50 @@ impl Migrator {
             });
         }
         Ok(prepared)
+    }
+
+    /// Loads `components` (path, bytes, sha256) from the compile cache or
+    /// compiles them, several at once, in order.
+    fn load_components(
+        &self,
+        components: &[(&Path, &[u8], &str)],
+    ) -> Result<Vec<LoadedComponent>, Error> {
+        if components.is_empty() {
+            return Ok(Vec::new());
+        }
+        let runtime = runtime()?;
+        let started = Instant::now();
+        let cache = self.cache_dir.as_deref().and_then(|dir| {
+            runtime
+                .open_cache(dir)
+                .map_err(|e| {
+                    let message = format!("{e}; compiling without it");
+                    self.reporter.event(&Event::Warning { message: &message });
+                })
+                .ok()
+        });
+        let results = load_in_parallel(runtime, cache.as_ref(), components);
+        let mut loaded = Vec::with_capacity(results.len());
+        let (mut from_cache, mut compiled) = (0, 0);
+        for result in results {
+            let (component, origin) = result?;
+            match origin {
+                Origin::Cache => from_cache += 1,
+                Origin::Compiled { notes } => {
+                    compiled += 1;
+                    for message in &notes {
+                        self.reporter.event(&Event::Warning { message });
+                    }
+                }
+            }
+            loaded.push(component);
+        }
+        self.reporter.event(&Event::Loaded {
+            from_cache,
+            compiled,
+            elapsed: started.elapsed(),
+        });
+        Ok(loaded)
     }
 
     /// Runs one migration in a transaction together with its ledger change.
@@ -1096,6 +1168,43 @@ fn lost_lock(lock: &RunLock) -> Result<(), Error> {
 }
 
 /// The process's component runtime, built on first use.
+/// Loads each component on one of up to as many threads as there are
+/// cores; the results keep the order of `components`.
+fn load_in_parallel(
+    runtime: &ComponentRuntime,
+    cache: Option<&CompileCache>,
+    components: &[(&Path, &[u8], &str)],
+) -> Vec<Result<(LoadedComponent, Origin), Error>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(components.len());
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some((path, bytes, sha256)) = components.get(i) else {
+                return done;
+            };
+            done.push((i, runtime.load(path, bytes, sha256, cache)));
+        }
+    };
+    let mut results: Vec<_> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut all = work();
+        for helper in helpers {
+            // A helper only panics if the compiler did; let that surface.
+            match helper.join() {
+                Ok(done) => all.extend(done),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        all
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, result)| result).collect()
+}
+
 fn runtime() -> Result<&'static ComponentRuntime, Error> {
     static RUNTIME: OnceLock<Result<ComponentRuntime, String>> = OnceLock::new();
     RUNTIME

@@ -38,6 +38,15 @@ pub enum Event<'a> {
         /// How many crates.
         crates: usize,
     },
+    /// The components a run needs were loaded, before any of them ran.
+    Loaded {
+        /// How many came precompiled from the compile cache.
+        from_cache: usize,
+        /// How many were compiled.
+        compiled: usize,
+        /// How long loading took, in all.
+        elapsed: Duration,
+    },
     /// Something the operator should know that does not stop the run.
     Warning {
         /// What, and what to do.

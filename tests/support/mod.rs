@@ -47,6 +47,12 @@ pub fn fixture(name: &str) -> PathBuf {
     path
 }
 
+/// The compile cache every test's `wasmig` shares (tests of the cache
+/// itself name their own), so the user's own cache is left alone.
+pub fn test_cache() -> PathBuf {
+    repo().join("target/test-compile-cache")
+}
+
 /// A finished `wasmig` run.
 pub struct Run {
     pub code: i32,
@@ -163,6 +169,7 @@ impl Project {
         Command::new(env!("CARGO_BIN_EXE_wasmig"))
             .current_dir(self.root.path())
             .env_remove("DATABASE_URL")
+            .env("WASMIG_CACHE_DIR", test_cache())
             .arg("--dir")
             .arg(&self.migrations)
             .arg("--database-url")
@@ -180,6 +187,7 @@ impl Project {
         let output = Command::new(env!("CARGO_BIN_EXE_wasmig"))
             .current_dir(self.root.path())
             .env_remove("DATABASE_URL")
+            .env("WASMIG_CACHE_DIR", test_cache())
             .arg("--dir")
             .arg(dir)
             .arg("--database-url")

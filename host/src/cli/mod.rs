@@ -25,6 +25,7 @@ struct Settings {
     quiet: bool,
     lock_timeout: std::time::Duration,
     lock_mode: wasmig::lock::LockMode,
+    cache_dir: Option<PathBuf>,
 }
 
 impl Settings {
@@ -52,6 +53,12 @@ impl Settings {
             },
         };
         let url = DatabaseUrl::parse(&raw_url).map_err(anyhow::Error::msg)?;
+        let cache_dir = match (&global.cache_dir, &config.config.cache_dir) {
+            _ if global.no_cache => None,
+            (Some(dir), _) => Some(cwd.join(dir)),
+            (None, Some(dir)) => Some(config.root.join(dir)),
+            (None, None) => wasmig::runtime::default_cache_dir(),
+        };
         Ok(Self {
             dir,
             extra_dirs,
@@ -64,6 +71,7 @@ impl Settings {
                 LockArg::Session => wasmig::lock::LockMode::Session,
                 LockArg::Lease => wasmig::lock::LockMode::Lease,
             },
+            cache_dir,
         })
     }
 
@@ -78,6 +86,7 @@ impl Settings {
             .with_policies(policies)
             .with_lock_timeout(self.lock_timeout)
             .with_lock_mode(self.lock_mode)
+            .with_cache_dir(self.cache_dir.clone())
             .with_reporter(Arc::new(render::Console::new(self.quiet)));
         for dir in &self.extra_dirs {
             migrator = migrator.with_dir(dir.clone());

@@ -55,6 +55,17 @@ impl Reporter for Console {
             Event::Building { crates } => {
                 let _ = writeln!(err, "building {crates} guest crate(s)…");
             }
+            Event::Loaded {
+                from_cache,
+                compiled,
+                elapsed,
+            } => {
+                let _ = writeln!(
+                    err,
+                    "components: {compiled} compiled, {from_cache} from the cache ({})",
+                    millis(*elapsed)
+                );
+            }
             Event::Started {
                 version,
                 name,

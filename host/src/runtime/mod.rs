@@ -1,6 +1,7 @@
 //! The component runtime: one wasmtime engine and linker per process, and
 //! the run of one migration component inside its sandbox.
 
+mod cache;
 mod convert;
 mod host;
 mod limits;
@@ -15,6 +16,8 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceTable, Val};
 use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
 
+use self::cache::Lookup;
+pub use self::cache::{CacheUnavailable, CompileCache, default_cache_dir};
 use self::host::GuestState;
 pub use self::host::{CursorHandle, GuestEnv, SandboxViolation, TransactionEnded};
 use self::limits::Limiter;
@@ -57,6 +60,19 @@ impl LoadedComponent {
     pub fn transactional(&self) -> bool {
         !self.no_transaction
     }
+}
+
+/// Where a loaded component's native code came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The compile cache.
+    Cache,
+    /// The compiler, just now.
+    Compiled {
+        /// What the operator should know: a cache entry that was rejected,
+        /// or one that could not be stored.
+        notes: Vec<String>,
+    },
 }
 
 /// What a component run needs besides the component.
@@ -136,30 +152,69 @@ impl ComponentRuntime {
         Ok(Self { engine, linker })
     }
 
-    /// Checks that `bytes` are a migration component and compiles them.
+    /// Opens the compile cache in `dir` for this runtime's engine.
+    ///
+    /// # Errors
+    /// See [`CompileCache::open`].
+    pub fn open_cache(&self, dir: &Path) -> Result<CompileCache, CacheUnavailable> {
+        CompileCache::open(dir, &self.engine)
+    }
+
+    /// Checks that `bytes` are a migration component and compiles them, or
+    /// loads what `cache` holds for them (`sha256` is the bytes' sha256).
+    /// A compiled component is stored in `cache` for the next run.
     ///
     /// # Errors
     /// [`Error::InvalidComponent`] naming `path` when the bytes are not a
     /// component, target another world, or fail to compile or link.
-    pub fn load(&self, path: &Path, bytes: &[u8]) -> Result<LoadedComponent, Error> {
+    pub fn load(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        sha256: &str,
+        cache: Option<&CompileCache>,
+    ) -> Result<(LoadedComponent, Origin), Error> {
         let invalid = |message: String| Error::InvalidComponent {
             path: path.to_owned(),
             message,
         };
         let shape = world::shape(bytes).map_err(invalid)?;
         world::check(&shape).map_err(invalid)?;
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| invalid(format!("cannot be compiled: {e:#}")))?;
+        let lookup = cache.map_or(Lookup::Miss, |cache| cache.get(&self.engine, sha256));
+        let (component, origin) = match lookup {
+            Lookup::Hit(component) => (component, Origin::Cache),
+            Lookup::Miss | Lookup::Rejected(_) => {
+                let component = Component::new(&self.engine, bytes)
+                    .map_err(|e| invalid(format!("cannot be compiled: {e:#}")))?;
+                let mut notes = Vec::new();
+                if let Lookup::Rejected(why) = lookup {
+                    notes.push(why);
+                }
+                if let Some(cache) = cache
+                    && let Err(e) = cache.put(sha256, &component)
+                {
+                    notes.push(format!(
+                        "cannot store {} in the compile cache {}: {e}",
+                        path.display(),
+                        cache.dir().display()
+                    ));
+                }
+                (component, Origin::Compiled { notes })
+            }
+        };
         let pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| invalid(format!("cannot be linked into the sandbox: {e:#}")))?;
         let pre = bindings::MigrationPre::new(pre)
             .map_err(|e| invalid(format!("does not match the migration world: {e:#}")))?;
-        Ok(LoadedComponent {
-            pre,
-            no_transaction: shape.no_transaction,
-        })
+        Ok((
+            LoadedComponent {
+                pre,
+                no_transaction: shape.no_transaction,
+            },
+            origin,
+        ))
     }
 
     /// Runs `up` or `down` of `component` against `db`.
