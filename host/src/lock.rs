@@ -238,6 +238,15 @@ fn now_ms(dialect: Dialect) -> &'static str {
     }
 }
 
+/// A deadlock or lock-wait error: another runner raced for the same row,
+/// and trying again is the cure (InnoDB 1213/1205, PostgreSQL 40P01/40001).
+fn contended(err: &crate::backend::DbError) -> bool {
+    matches!(
+        err.code.as_deref(),
+        Some("1213" | "1205" | "40P01" | "40001")
+    )
+}
+
 async fn lock_lease(url: &DatabaseUrl, timeout: Duration) -> Result<LeaseHolder, Error> {
     let context = "taking the run lease (wasmig_lock)";
     let mut db = backend::connect(url).await.map_err(Error::db(context))?;
@@ -269,23 +278,29 @@ async fn lock_lease(url: &DatabaseUrl, timeout: Duration) -> Result<LeaseHolder,
     let started = Instant::now();
     loop {
         // An expired lease belongs to a runner that died: take it over.
-        db.execute(
-            &format!("DELETE FROM {LEASE_TABLE} WHERE name = 'run' AND expires_at < {now}"),
-            &[],
-        )
-        .await
-        .map_err(Error::db(context))?;
+        let expired = db
+            .execute(
+                &format!("DELETE FROM {LEASE_TABLE} WHERE name = 'run' AND expires_at < {now}"),
+                &[],
+            )
+            .await;
         let insert = format!(
             "INSERT INTO {LEASE_TABLE} (name, owner, expires_at) VALUES ('run', {}, {now} + {})",
             d.placeholder(1),
             d.placeholder(2)
         );
-        match db
-            .execute(&insert, &[Value::Text(owner.clone()), Value::Int(lease_ms)])
-            .await
-        {
+        let taken = match expired {
+            Ok(_) => {
+                db.execute(&insert, &[Value::Text(owner.clone()), Value::Int(lease_ms)])
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match taken {
             Ok(_) => break,
-            Err(e) if e.kind == DbErrorKind::Constraint => {}
+            // Held by another runner, or the engine chose this runner as
+            // the victim of a race for the row: try again.
+            Err(e) if e.kind == DbErrorKind::Constraint || contended(&e) => {}
             Err(e) => return Err(Error::db(context)(e)),
         }
         if started.elapsed() >= timeout {
