@@ -17,8 +17,7 @@ use crate::planner::{self, DownTarget, MigrationStatus, State, UpOptions};
 use crate::policy::{Policies, Sandbox};
 use crate::report::{Direction, Event, Reporter, Silent};
 use crate::runtime::{
-    CompileCache, ComponentRuntime, GuestEnv, Limits, LoadedComponent, Origin, RunSpec,
-    default_cache_dir, world,
+    ComponentRuntime, GuestEnv, Limits, LoadedComponent, Origin, RunSpec, default_cache_dir, world,
 };
 use crate::source::{self, MigrationKind, MigrationSource, SourceBody, Version, sha256_hex};
 use crate::sql_file;
@@ -394,16 +393,14 @@ impl Migrator {
     /// Fails when the directory or the ledger cannot be read.
     pub async fn status(&self) -> Result<Vec<MigrationStatus>, Error> {
         let sources = self.sources()?;
-        let mut with_sums = Vec::with_capacity(sources.len());
-        for source in sources {
-            let sum = match source.body {
-                SourceBody::Crate { ref dir } if guest_crate::is_stale(dir)? => None,
-                _ => Some(checksum(&read_payload(&source)?)),
-            };
-            with_sums.push((source, sum));
-        }
+        // Files are read and hashed on other threads while the ledger is
+        // read.
+        let sums = tokio::task::spawn_blocking(move || checksums(sources));
         let mut db = self.connect().await?;
         let entries = ledger::read_if_exists(&mut *db).await?;
+        let with_sums = sums
+            .await
+            .map_err(|e| Error::Runtime(format!("reading the migrations failed: {e}")))??;
         Ok(planner::reconcile(&with_sums, &entries))
     }
 
@@ -467,8 +464,8 @@ impl Migrator {
         self.build_crates(&sources, false).await?;
         let mut payloads = BTreeMap::new();
         let mut with_sums = Vec::with_capacity(sources.len());
-        for source in &sources {
-            let payload = read_payload(source)?;
+        for (source, payload) in sources.iter().zip(in_parallel(&sources, read_payload)) {
+            let payload = payload?;
             with_sums.push((source.clone(), Some(checksum(&payload))));
             payloads.insert(source.version, payload);
         }
@@ -671,12 +668,13 @@ impl Migrator {
         payloads: &mut BTreeMap<Version, Payload>,
         versions: &[Version],
     ) -> Result<Vec<Prepared<'a>>, Error> {
+        let by_version: BTreeMap<Version, &MigrationSource> =
+            sources.iter().map(|s| (s.version, s)).collect();
         let mut picked = Vec::with_capacity(versions.len());
         for version in versions {
-            if let (Some(source), Some(payload)) = (
-                sources.iter().find(|s| s.version == *version),
-                payloads.remove(version),
-            ) {
+            if let (Some(source), Some(payload)) =
+                (by_version.get(version).copied(), payloads.remove(version))
+            {
                 picked.push((source, checksum(&payload), payload));
             }
         }
@@ -739,7 +737,9 @@ impl Migrator {
                 })
                 .ok()
         });
-        let results = load_in_parallel(runtime, cache.as_ref(), components);
+        let results = in_parallel(components, |(path, bytes, sha256)| {
+            runtime.load(path, bytes, sha256, cache.as_ref())
+        });
         let mut loaded = Vec::with_capacity(results.len());
         let (mut from_cache, mut compiled) = (0, 0);
         for result in results {
@@ -1168,32 +1168,27 @@ fn lost_lock(lock: &RunLock) -> Result<(), Error> {
 }
 
 /// The process's component runtime, built on first use.
-/// Loads each component on one of up to as many threads as there are
-/// cores; the results keep the order of `components`.
-fn load_in_parallel(
-    runtime: &ComponentRuntime,
-    cache: Option<&CompileCache>,
-    components: &[(&Path, &[u8], &str)],
-) -> Vec<Result<(LoadedComponent, Origin), Error>> {
+/// `f` applied to every item, on up to as many threads as there are cores;
+/// the results keep the items' order.
+fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
-        .min(components.len());
+        .min(items.len());
     let work = || {
         let mut done = Vec::new();
         loop {
             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some((path, bytes, sha256)) = components.get(i) else {
+            let Some(item) = items.get(i) else {
                 return done;
             };
-            done.push((i, runtime.load(path, bytes, sha256, cache)));
+            done.push((i, f(item)));
         }
     };
-    let mut results: Vec<_> = std::thread::scope(|scope| {
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
         let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
         let mut all = work();
         for helper in helpers {
-            // A helper only panics if the compiler did; let that surface.
             match helper.join() {
                 Ok(done) => all.extend(done),
                 Err(panic) => std::panic::resume_unwind(panic),
@@ -1203,6 +1198,22 @@ fn load_in_parallel(
     });
     results.sort_by_key(|(i, _)| *i);
     results.into_iter().map(|(_, result)| result).collect()
+}
+
+/// Each migration with the checksum of what is on disk (`None` for a crate
+/// not built yet), read on several threads.
+fn checksums(
+    sources: Vec<MigrationSource>,
+) -> Result<Vec<(MigrationSource, Option<String>)>, Error> {
+    let sums = in_parallel(&sources, |source| match &source.body {
+        SourceBody::Crate { dir } if guest_crate::is_stale(dir)? => Ok(None),
+        _ => Ok(Some(checksum(&read_payload(source)?))),
+    });
+    sources
+        .into_iter()
+        .zip(sums)
+        .map(|(source, sum)| sum.map(|sum| (source, sum)))
+        .collect()
 }
 
 fn runtime() -> Result<&'static ComponentRuntime, Error> {

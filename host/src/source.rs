@@ -154,7 +154,11 @@ pub fn discover(dir: &Path) -> Result<Vec<MigrationSource>, Error> {
                 message: "the name is not valid UTF-8".into(),
             });
         };
-        let is_dir = path.is_dir();
+        // The entry's own type costs no system call; a link is followed.
+        let is_dir = match entry.file_type() {
+            Ok(kind) if !kind.is_symlink() => kind.is_dir(),
+            _ => path.is_dir(),
+        };
         if is_ignored(file_name, is_dir) {
             continue;
         }
