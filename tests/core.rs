@@ -67,7 +67,8 @@ suite!(
         edited_applied_migration_is_refused_naming_both_checksums,
         corrupt_component_is_refused_before_anything_runs,
         component_of_another_world_is_refused,
-        every_value_type_round_trips_through_batch_query_and_cursor
+        every_value_type_round_trips_through_batch_query_and_cursor,
+        bulk_helpers_insert_walk_and_update_every_row
     ],
     transactional_ddl: [
         failed_first_migration_leaves_a_fresh_database_empty,
@@ -705,6 +706,33 @@ fn every_value_type_round_trips_through_batch_query_and_cursor(engine: Engine) {
     }
     p.wasmig(&["down"]).ok();
     assert!(!p.db.has_table("typed"));
+}
+
+fn bulk_helpers_insert_walk_and_update_every_row(engine: Engine) {
+    let p = Project::on(engine);
+    p.component("1_bulk", "bulk_rows");
+    // The guest reads every row back and compares it with what it wrote.
+    p.wasmig(&["up"])
+        .ok()
+        .says(&["bulk: inserted 2500, updated 2500 in 3 batches, verified 2500"]);
+    let full_name = |id: i64| {
+        p.column(&format!("SELECT full_name FROM people WHERE id = {id}"))
+            .pop()
+            .unwrap()
+    };
+    assert_eq!(full_name(5), "O'Brien \"5\" L5");
+    assert_eq!(full_name(7), "Zoë 東京 7 L7");
+    assert_eq!(full_name(8), "L8");
+    assert_eq!(
+        p.column("SELECT count(*) FROM people WHERE first_name IS NULL"),
+        ["500"]
+    );
+    assert_eq!(
+        p.column("SELECT count(*) FROM people WHERE full_name IS NULL OR name_length IS NULL"),
+        ["0"]
+    );
+    p.wasmig(&["down"]).ok();
+    assert!(!p.db.has_table("people"));
 }
 
 // ---- scaffolding ------------------------------------------------------------

@@ -30,6 +30,7 @@
 //! export_migration!(Backfill);
 //! ```
 
+mod bulk;
 mod db;
 mod env;
 mod error;
@@ -47,6 +48,7 @@ pub mod bindings {
     });
 }
 
+pub use crate::bulk::Keyset;
 pub use crate::db::{Cursor, Db, Row, Rows};
 pub use crate::env::Env;
 pub use crate::error::{Error, Result};

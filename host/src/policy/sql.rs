@@ -175,6 +175,9 @@ struct Walker {
     analysis: Analysis,
     /// The CTE names of each query being walked, innermost last.
     scopes: Vec<Vec<String>>,
+    /// The name of the set-returning function being walked
+    /// (`FROM json_populate_recordset(…)`): a function, not a table.
+    function_call: Option<ObjectName>,
 }
 
 impl Walker {
@@ -255,7 +258,23 @@ impl Visitor for Walker {
         ControlFlow::Continue(())
     }
 
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table {
+            name,
+            args: Some(_),
+            ..
+        } = factor
+        {
+            self.function_call = Some(name.clone());
+        }
+        ControlFlow::Continue(())
+    }
+
     fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<()> {
+        if self.function_call.as_ref() == Some(relation) {
+            self.function_call = None;
+            return ControlFlow::Continue(());
+        }
         if !self.is_cte(relation) {
             self.target(relation);
         }
@@ -428,6 +447,16 @@ mod tests {
             vec![StatementKind::Select, StatementKind::Delete]
         );
         assert_eq!(tables(Dialect::Postgres, sql), vec!["users"]);
+    }
+
+    #[test]
+    fn a_set_returning_function_in_from_is_not_a_table() {
+        let sql = "UPDATE people AS t SET full_name = v.full_name \
+                   FROM json_populate_recordset(NULL::people, $1::json) AS v WHERE t.id = v.id";
+        assert_eq!(tables(Dialect::Postgres, sql), vec!["people"]);
+        let sql = "INSERT INTO people (id) SELECT id FROM json_populate_recordset(NULL::people, $1) \
+                   JOIN secrets ON true";
+        assert_eq!(tables(Dialect::Postgres, sql), vec!["people", "secrets"]);
     }
 
     #[test]
