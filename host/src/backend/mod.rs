@@ -7,6 +7,7 @@
 //! pays one host round trip per batch, not per row.
 
 mod mysql;
+pub mod nodelay;
 mod postgres;
 mod sqlite;
 mod url;

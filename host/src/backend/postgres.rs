@@ -25,11 +25,14 @@ use super::{
 };
 
 async fn open(url: &str) -> Result<PgConnection, DbError> {
-    PgConnection::connect(url).await.map_err(|e| {
+    let fds = super::nodelay::before_connect();
+    let conn = PgConnection::connect(url).await.map_err(|e| {
         let mut err = to_db_error(e);
         err.kind = DbErrorKind::Connection;
         err
-    })
+    })?;
+    super::nodelay::after_connect(&fds);
+    Ok(conn)
 }
 
 /// A PostgreSQL connection.
