@@ -110,23 +110,27 @@ impl Db {
                 );
                 self.execute(&sql, &[Value::Text(json_records(&names, rows))])
             }
-            Dialect::Sqlite | Dialect::Mysql => {
-                // Parameters: the columns' new values, then the key.
+            // Numbered placeholders take the rows as they are: the key is ?1.
+            Dialect::Sqlite => {
                 let set: Vec<String> = columns
                     .iter()
                     .enumerate()
-                    .map(|(i, c)| format!("{c} = {}", self.placeholder(i + 1)))
+                    .map(|(i, c)| format!("{c} = ?{}", i + 2))
                     .collect();
-                let sql = format!(
-                    "UPDATE {table} SET {} WHERE {key} = {}",
-                    set.join(", "),
-                    self.placeholder(columns.len() + 1)
-                );
+                let sql = format!("UPDATE {table} SET {} WHERE {key} = ?1", set.join(", "));
+                self.execute_batch(&sql, rows)
+            }
+            // MySQL's placeholders are positional: the key goes last.
+            Dialect::Mysql => {
+                let set: Vec<String> = columns.iter().map(|c| format!("{c} = ?")).collect();
+                let sql = format!("UPDATE {table} SET {} WHERE {key} = ?", set.join(", "));
                 let sets: Vec<Vec<Value>> = rows
                     .iter()
                     .map(|row| {
-                        let mut set: Vec<Value> = row.iter().skip(1).cloned().collect();
-                        set.extend(row.first().cloned());
+                        let mut set = row.clone();
+                        if !set.is_empty() {
+                            set.rotate_left(1);
+                        }
                         set
                     })
                     .collect();
