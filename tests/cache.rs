@@ -48,6 +48,19 @@ fn entries(cache: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// Each entry's bytes and modification time.
+fn snapshot(entries: &[PathBuf]) -> Vec<(Vec<u8>, std::time::SystemTime)> {
+    entries
+        .iter()
+        .map(|e| {
+            (
+                fs::read(e).unwrap(),
+                fs::metadata(e).unwrap().modified().unwrap(),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn a_second_up_of_the_same_components_compiles_nothing() {
     let cache = tempfile::tempdir().unwrap();
@@ -55,15 +68,7 @@ fn a_second_up_of_the_same_components_compiles_nothing() {
     up(&first, cache.path()).says(&["components: 2 compiled, 0 from the cache"]);
     let stored = entries(cache.path());
     assert_eq!(stored.len(), 2, "{stored:?}");
-    let written: Vec<_> = stored
-        .iter()
-        .map(|e| {
-            (
-                fs::read(e).unwrap(),
-                fs::metadata(e).unwrap().modified().unwrap(),
-            )
-        })
-        .collect();
+    let written = snapshot(&stored);
 
     // The same components against another, fresh database.
     let second = project();
@@ -71,16 +76,7 @@ fn a_second_up_of_the_same_components_compiles_nothing() {
     assert_eq!(second.column("SELECT count(*) FROM big"), ["10"]);
     assert_eq!(second.column("SELECT region FROM acme_stats"), ["eu"]);
     // Loaded, not rewritten.
-    let after: Vec<_> = stored
-        .iter()
-        .map(|e| {
-            (
-                fs::read(e).unwrap(),
-                fs::metadata(e).unwrap().modified().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(after, written);
+    assert_eq!(snapshot(&stored), written);
 
     // Without the cache, everything is compiled again.
     let third = project();

@@ -1,0 +1,110 @@
+//! wasmig against its references, side by side in one run.
+//!
+//! `cargo bench -p wasmig` builds its inputs (guest components, migration
+//! directories, databases), runs each comparison and prints one line per
+//! metric:
+//!
+//! ```text
+//! metric=<name> engine=<e> wasmig=<value> reference=<value> ratio=<x> goal=<y> ok=<true|false>
+//! ```
+//!
+//! `WASMIG_BENCH_QUICK=1` shrinks every size so the run takes a minute or
+//! two; a full run also writes `BENCHMARKS.md` at the repository root.
+//! PostgreSQL is read from `WASMIG_BENCH_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432`); sqlx-cli and dbmate are used when
+//! installed (`cargo install sqlx-cli`, `npm install --no-save dbmate`), and their
+//! lines say `ok=skipped` with the reason otherwise.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+mod data;
+mod inputs;
+mod report;
+mod tools;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::report::Report;
+
+/// How big each comparison is.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    /// Rows of the data migration.
+    pub rows: u64,
+    /// Migrations of the small apply run (and the 10k/1k base).
+    pub apply_small: usize,
+    /// Migrations of the large apply run.
+    pub apply_large: usize,
+    /// Component migrations of the per-migration overhead runs.
+    pub components: usize,
+}
+
+impl Sizes {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Self {
+                rows: 50_000,
+                apply_small: 200,
+                apply_large: 2_000,
+                components: 40,
+            }
+        } else {
+            Self {
+                rows: 1_000_000,
+                apply_small: 1_000,
+                apply_large: 10_000,
+                components: 200,
+            }
+        }
+    }
+}
+
+/// What every comparison needs.
+pub struct Bench {
+    pub sizes: Sizes,
+    /// The `wasmig` binary under test.
+    pub wasmig: PathBuf,
+    /// Scratch space, removed at the end.
+    pub work: tempfile::TempDir,
+    /// The built guest components.
+    pub guests: PathBuf,
+    /// A PostgreSQL server, or why there is none.
+    pub postgres: Result<data::Postgres, String>,
+    pub runtime: tokio::runtime::Runtime,
+}
+
+fn main() -> Result<()> {
+    // `cargo bench` passes `--bench`; a filter, if any, is ignored.
+    let quick = std::env::var("WASMIG_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let sizes = Sizes::new(quick);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let postgres = runtime.block_on(data::Postgres::connect());
+    let bench = Bench {
+        sizes,
+        wasmig: PathBuf::from(env!("CARGO_BIN_EXE_wasmig")),
+        work: tempfile::tempdir()?,
+        guests: inputs::build_guests()?,
+        postgres,
+        runtime,
+    };
+    eprintln!(
+        "wasmig side-by-side benchmark ({}): {sizes:?}",
+        if quick { "quick" } else { "full" }
+    );
+    let mut report = Report::default();
+    data::run(&bench, &mut report)?;
+    tools::run(&bench, &mut report)?;
+    if let Ok(pg) = &bench.postgres {
+        bench.runtime.block_on(pg.drop_all());
+    }
+    if !quick {
+        let path = inputs::repo().join("BENCHMARKS.md");
+        std::fs::write(&path, report.markdown(&bench))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}

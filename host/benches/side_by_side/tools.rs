@@ -1,0 +1,281 @@
+//! Applying many small migrations: wasmig against sqlx-cli and dbmate, how
+//! the cost grows, `status` on a long history, and what a component
+//! migration costs over the SQL migration it replaces.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::Bench;
+use crate::inputs::{self, Timed};
+use crate::report::{Goal, Line, Outcome, Report};
+
+/// Where dbmate is: on `PATH`, or installed by npm in the repository.
+pub fn dbmate_path() -> Option<String> {
+    let local = inputs::repo().join("node_modules/.bin/dbmate");
+    if local.exists() {
+        return Some(local.display().to_string());
+    }
+    installed("dbmate").then(|| "dbmate".to_owned())
+}
+
+fn installed(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A fresh database of `engine` and its URL, as wasmig, sqlx-cli and
+/// dbmate write it.
+struct Fresh {
+    wasmig: String,
+    sqlx: String,
+    dbmate: String,
+}
+
+fn fresh(bench: &Bench, engine: &str, tag: &str) -> Result<Fresh> {
+    if engine == "sqlite" {
+        let path = bench.work.path().join(format!("{tag}.db"));
+        let _ = std::fs::remove_file(&path);
+        return Ok(Fresh {
+            wasmig: format!("sqlite:{}", path.display()),
+            sqlx: format!("sqlite:{}?mode=rwc", path.display()),
+            dbmate: format!("sqlite:{}", path.display()),
+        });
+    }
+    let pg = bench
+        .postgres
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let url = bench.runtime.block_on(pg.database(tag))?;
+    Ok(Fresh {
+        wasmig: url.clone(),
+        sqlx: url.clone(),
+        dbmate: format!("{url}?sslmode=disable"),
+    })
+}
+
+/// `wasmig up` on `dir` and `url`, with its compile cache in `cache`.
+pub fn wasmig_up(bench: &Bench, dir: &Path, url: &str, cache: &Path) -> Result<Timed> {
+    wasmig(bench, dir, url, cache, &["up"])
+}
+
+fn wasmig(bench: &Bench, dir: &Path, url: &str, cache: &Path, command: &[&str]) -> Result<Timed> {
+    inputs::timed(
+        Command::new(&bench.wasmig)
+            .arg("--dir")
+            .arg(dir)
+            .arg("--database-url")
+            .arg(url)
+            .arg("--cache-dir")
+            .arg(cache)
+            .arg("-q")
+            .args(command),
+    )
+}
+
+pub fn run(bench: &Bench, report: &mut Report) -> Result<()> {
+    let sizes = bench.sizes;
+    let (small_plain, small_dbmate) =
+        inputs::trivial_migrations(bench.work.path(), sizes.apply_small)?;
+    let (large_plain, _) = inputs::trivial_migrations(bench.work.path(), sizes.apply_large)?;
+    let cache = bench.work.path().join("cache");
+    let dbmate = dbmate_path();
+    let sqlx = installed("sqlx").then(|| "sqlx".to_owned());
+
+    for engine in ["sqlite", "postgres"] {
+        if engine == "postgres"
+            && let Err(why) = &bench.postgres
+        {
+            for (metric, goal) in [
+                ("apply_1k_vs_fastest_tool", Goal::AtMost(1.0)),
+                ("apply_10k_over_1k", Goal::AtMost(12.0)),
+                ("status_10k_applied", Goal::AtMost(0.1)),
+            ] {
+                report.add(skipped(metric, "postgres", goal, why));
+            }
+            continue;
+        }
+        let engine: &'static str = if engine == "sqlite" {
+            "sqlite"
+        } else {
+            "postgres"
+        };
+        let small = {
+            let db = fresh(bench, engine, &format!("{engine}_wasmig_small"))?;
+            wasmig(bench, &small_plain, &db.wasmig, &cache, &["up"])?.elapsed
+        };
+        // The references: each tool applies the same migrations to a fresh
+        // database.
+        let mut references: Vec<(String, Duration)> = Vec::new();
+        let mut missing = Vec::new();
+        match &sqlx {
+            Some(sqlx) => {
+                let db = fresh(bench, engine, &format!("{engine}_sqlx_small"))?;
+                let run = inputs::timed(
+                    Command::new(sqlx)
+                        .args(["migrate", "run", "--source"])
+                        .arg(&small_plain)
+                        .args(["--database-url", &db.sqlx]),
+                )?;
+                references.push(("sqlx-cli".into(), run.elapsed));
+            }
+            None => missing.push("sqlx-cli is not installed (cargo install sqlx-cli)"),
+        }
+        match &dbmate {
+            Some(dbmate) => {
+                let db = fresh(bench, engine, &format!("{engine}_dbmate_small"))?;
+                let run = inputs::timed(
+                    Command::new(dbmate)
+                        .args(["--no-dump-schema", "--migrations-dir"])
+                        .arg(&small_dbmate)
+                        .args(["--url", &db.dbmate, "up"]),
+                )?;
+                references.push(("dbmate".into(), run.elapsed));
+            }
+            None => missing.push("dbmate is not installed (npm install --no-save dbmate)"),
+        }
+        let fastest = references.iter().min_by_key(|(_, t)| *t);
+        report.add(match fastest {
+            Some((name, reference)) => Line {
+                metric: "apply_1k_vs_fastest_tool",
+                engine,
+                unit: "s",
+                outcome: Outcome::Measured {
+                    wasmig: small.as_secs_f64(),
+                    reference: Some(reference.as_secs_f64()),
+                },
+                goal: Goal::AtMost(if engine == "sqlite" { 0.8 } else { 1.0 }),
+                reference_name: format!("{name} ({} migrations)", sizes.apply_small),
+            },
+            None => skipped(
+                "apply_1k_vs_fastest_tool",
+                engine,
+                Goal::AtMost(if engine == "sqlite" { 0.8 } else { 1.0 }),
+                &missing.join("; "),
+            ),
+        });
+
+        let large_db = fresh(bench, engine, &format!("{engine}_wasmig_large"))?;
+        let large = wasmig(bench, &large_plain, &large_db.wasmig, &cache, &["up"])?.elapsed;
+        report.add(Line {
+            metric: "apply_10k_over_1k",
+            engine,
+            unit: "s",
+            outcome: Outcome::Measured {
+                wasmig: large.as_secs_f64(),
+                reference: Some(small.as_secs_f64()),
+            },
+            // Linear, with the goal's slack: 12 for 10x the migrations.
+            goal: Goal::AtMost(1.2 * sizes.apply_large as f64 / sizes.apply_small as f64),
+            reference_name: format!(
+                "wasmig, {} vs {} migrations",
+                sizes.apply_large, sizes.apply_small
+            ),
+        });
+        let status = inputs::best_of(
+            3,
+            || wasmig(bench, &large_plain, &large_db.wasmig, &cache, &["status"]),
+            |t| t.elapsed,
+        )?;
+        report.add(Line {
+            metric: "status_10k_applied",
+            engine,
+            unit: "s",
+            outcome: Outcome::Measured {
+                wasmig: status.elapsed.as_secs_f64(),
+                reference: None,
+            },
+            goal: Goal::AtMost(0.1),
+            reference_name: format!("{} applied", sizes.apply_large),
+        });
+    }
+    components(bench, report)
+}
+
+fn skipped(metric: &'static str, engine: &'static str, goal: Goal, why: &str) -> Line {
+    Line {
+        metric,
+        engine,
+        unit: "s",
+        outcome: Outcome::Skipped(why.to_owned()),
+        goal,
+        reference_name: String::new(),
+    }
+}
+
+/// Directories of `count` one-INSERT migrations after a table-creating
+/// first one: components (each with bytes of its own, so each compiles on
+/// its own) and SQL.
+fn tick_migrations(bench: &Bench, count: usize) -> Result<(PathBuf, PathBuf)> {
+    let components = bench.work.path().join("ticks_component");
+    let sql = bench.work.path().join("ticks_sql");
+    let tick = std::fs::read(bench.guests.join("tick.wasm"))?;
+    for dir in [&components, &sql] {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(
+            dir.join("000000_ticks.sql"),
+            "CREATE TABLE ticks (source TEXT NOT NULL);\n",
+        )?;
+    }
+    for i in 1..=count {
+        std::fs::write(
+            components.join(format!("{i:06}_tick.wasm")),
+            inputs::with_nonce(&tick, i),
+        )?;
+        std::fs::write(
+            sql.join(format!("{i:06}_tick.sql")),
+            "INSERT INTO ticks (source) VALUES ('sql');\n",
+        )?;
+    }
+    Ok((components, sql))
+}
+
+fn components(bench: &Bench, report: &mut Report) -> Result<()> {
+    let count = bench.sizes.components;
+    let (components, sql) = tick_migrations(bench, count)?;
+    let cache = bench.work.path().join("tick_cache");
+    let db = |tag: &str| -> Result<String> { Ok(fresh(bench, "sqlite", tag)?.wasmig) };
+
+    // Cold: an empty cache, so every component is compiled.
+    let cold = wasmig(bench, &components, &db("ticks_cold")?, &cache, &["up"])?.elapsed;
+    let warm = inputs::best_of(
+        2,
+        || wasmig(bench, &components, &db("ticks_warm")?, &cache, &["up"]),
+        |t| t.elapsed,
+    )?
+    .elapsed;
+    let plain = inputs::best_of(
+        2,
+        || wasmig(bench, &sql, &db("ticks_sql")?, &cache, &["up"]),
+        |t| t.elapsed,
+    )?
+    .elapsed;
+    let per = |d: Duration| d.as_secs_f64() * 1000.0 / count as f64;
+    report.add(Line {
+        metric: "component_overhead_warm_cache",
+        engine: "sqlite",
+        unit: "ms/migration",
+        outcome: Outcome::Measured {
+            wasmig: (per(warm) - per(plain)).max(0.0),
+            reference: None,
+        },
+        goal: Goal::AtMost(2.0),
+        reference_name: format!("{count} components vs {count} SQL migrations"),
+    });
+    report.add(Line {
+        metric: "component_cold_cache",
+        engine: "sqlite",
+        unit: "ms/migration",
+        outcome: Outcome::Measured {
+            wasmig: per(cold),
+            reference: None,
+        },
+        goal: Goal::AtMost(100.0),
+        reference_name: format!("{count} components, compile included"),
+    });
+    Ok(())
+}
