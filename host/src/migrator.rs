@@ -678,12 +678,10 @@ impl Migrator {
                 picked.push((source, checksum(&payload), payload));
             }
         }
-        let components: Vec<(&Path, &[u8], &str)> = picked
+        let components: Vec<(&Path, &[u8])> = picked
             .iter()
-            .filter_map(|(_, sum, payload)| match payload {
-                Payload::Component { bytes, path } => {
-                    Some((path.as_path(), bytes.as_slice(), sum.as_str()))
-                }
+            .filter_map(|(_, _, payload)| match payload {
+                Payload::Component { bytes, path } => Some((path.as_path(), bytes.as_slice())),
                 Payload::Sql { .. } => None,
             })
             .collect();
@@ -717,11 +715,11 @@ impl Migrator {
         Ok(prepared)
     }
 
-    /// Loads `components` (path, bytes, sha256) from the compile cache or
-    /// compiles them, several at once, in order.
+    /// Loads `components` (path, bytes) from the compile cache or compiles
+    /// them, several at once, in order.
     fn load_components(
         &self,
-        components: &[(&Path, &[u8], &str)],
+        components: &[(&Path, &[u8])],
     ) -> Result<Vec<LoadedComponent>, Error> {
         if components.is_empty() {
             return Ok(Vec::new());
@@ -737,8 +735,8 @@ impl Migrator {
                 })
                 .ok()
         });
-        let results = in_parallel(components, |(path, bytes, sha256)| {
-            runtime.load(path, bytes, sha256, cache.as_ref())
+        let results = in_parallel(components, |(path, bytes)| {
+            runtime.load(path, bytes, cache.as_ref())
         });
         let mut loaded = Vec::with_capacity(results.len());
         let (mut from_cache, mut compiled) = (0, 0);

@@ -161,8 +161,8 @@ impl ComponentRuntime {
     }
 
     /// Checks that `bytes` are a migration component and compiles them, or
-    /// loads what `cache` holds for them (`sha256` is the bytes' sha256).
-    /// A compiled component is stored in `cache` for the next run.
+    /// loads what `cache` holds for them (keyed by their sha256). A compiled
+    /// component is stored in `cache` for the next run.
     ///
     /// # Errors
     /// [`Error::InvalidComponent`] naming `path` when the bytes are not a
@@ -171,7 +171,6 @@ impl ComponentRuntime {
         &self,
         path: &Path,
         bytes: &[u8],
-        sha256: &str,
         cache: Option<&CompileCache>,
     ) -> Result<(LoadedComponent, Origin), Error> {
         let invalid = |message: String| Error::InvalidComponent {
@@ -180,7 +179,10 @@ impl ComponentRuntime {
         };
         let shape = world::shape(bytes).map_err(invalid)?;
         world::check(&shape).map_err(invalid)?;
-        let lookup = cache.map_or(Lookup::Miss, |cache| cache.get(&self.engine, sha256));
+        // Hashed here, from the bytes that compile, so an entry can only
+        // ever stand for exactly these bytes.
+        let sha256 = crate::source::sha256_hex(bytes);
+        let lookup = cache.map_or(Lookup::Miss, |cache| cache.get(&self.engine, &sha256));
         let (component, origin) = match lookup {
             Lookup::Hit(component) => (component, Origin::Cache),
             Lookup::Miss | Lookup::Rejected(_) => {
@@ -191,7 +193,7 @@ impl ComponentRuntime {
                     notes.push(why);
                 }
                 if let Some(cache) = cache
-                    && let Err(e) = cache.put(sha256, &component)
+                    && let Err(e) = cache.put(&sha256, &component)
                 {
                     notes.push(format!(
                         "cannot store {} in the compile cache {}: {e}",
