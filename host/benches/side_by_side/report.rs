@@ -132,15 +132,9 @@ impl Report {
         if let Ok(pg) = &bench.postgres {
             let _ = writeln!(out, "- {}", pg.version);
         }
-        let _ = writeln!(out, "- {}", command_line("sqlx", &["--version"]));
-        let _ = writeln!(
-            out,
-            "- dbmate {}",
-            command_line(
-                &crate::tools::dbmate_path().unwrap_or_default(),
-                &["--version"]
-            )
-        );
+        let _ = writeln!(out, "- sqlx-cli: {}", command_line("sqlx", &["--version"]));
+        let dbmate = crate::tools::dbmate_path().unwrap_or_else(|| "dbmate".into());
+        let _ = writeln!(out, "- dbmate: {}", command_line(&dbmate, &["--version"]));
         let _ = writeln!(out, "- sizes: {:?}\n", bench.sizes);
         let _ = writeln!(out, "## Results\n");
         let _ = writeln!(
@@ -187,5 +181,5 @@ fn command_line(program: &str, args: &[&str]) -> String {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| format!("{program}: not installed"))
+        .unwrap_or_else(|| "not installed".to_owned())
 }
