@@ -466,8 +466,9 @@ impl Migrator {
         let mut with_sums = Vec::with_capacity(sources.len());
         for (source, payload) in sources.iter().zip(in_parallel(&sources, read_payload)) {
             let payload = payload?;
-            with_sums.push((source.clone(), Some(checksum(&payload))));
-            payloads.insert(source.version, payload);
+            let sum = checksum(&payload);
+            with_sums.push((source.clone(), Some(sum.clone())));
+            payloads.insert(source.version, (sum, payload));
         }
         let lock = RunLock::acquire(&self.url, self.lock_mode, self.lock_timeout).await?;
         let mut db = self.connect().await?;
@@ -519,8 +520,9 @@ impl Migrator {
         for source in &sources {
             if applied.iter().any(|a| a.version == source.version) {
                 let payload = read_payload(source)?;
-                with_sums.push((source.clone(), Some(checksum(&payload))));
-                payloads.insert(source.version, payload);
+                let sum = checksum(&payload);
+                with_sums.push((source.clone(), Some(sum.clone())));
+                payloads.insert(source.version, (sum, payload));
             } else {
                 with_sums.push((source.clone(), None));
             }
@@ -528,7 +530,7 @@ impl Migrator {
         let statuses = planner::reconcile(&with_sums, &entries);
         let versions = planner::plan_down(&statuses, target)?;
         for version in &versions {
-            if let Some(Payload::Sql { down: None, .. }) = payloads.get(version) {
+            if let Some((_, Payload::Sql { down: None, .. })) = payloads.get(version) {
                 let path = sources
                     .iter()
                     .find(|s| s.version == *version)
@@ -662,20 +664,21 @@ impl Migrator {
 
     /// Compiles every component among `versions` before anything runs, so a
     /// broken component fails the run before it changes the database.
+    /// `payloads` holds each migration's checksum and bytes, read once.
     fn prepare<'a>(
         &self,
         sources: &'a [MigrationSource],
-        payloads: &mut BTreeMap<Version, Payload>,
+        payloads: &mut BTreeMap<Version, (String, Payload)>,
         versions: &[Version],
     ) -> Result<Vec<Prepared<'a>>, Error> {
         let by_version: BTreeMap<Version, &MigrationSource> =
             sources.iter().map(|s| (s.version, s)).collect();
         let mut picked = Vec::with_capacity(versions.len());
         for version in versions {
-            if let (Some(source), Some(payload)) =
+            if let (Some(source), Some((checksum, payload))) =
                 (by_version.get(version).copied(), payloads.remove(version))
             {
-                picked.push((source, checksum(&payload), payload));
+                picked.push((source, checksum, payload));
             }
         }
         let components: Vec<(&Path, &[u8])> = picked
