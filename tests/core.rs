@@ -770,15 +770,55 @@ fn new_creates_numbered_sql_and_rust_migrations_that_validate_reports() {
 #[test]
 fn every_command_has_help() {
     let p = Project::new();
-    for command in [
-        "new", "build", "up", "down", "status", "validate", "resolve",
+    for (command, flags) in [
+        ("new", &["--rust"][..]),
+        ("build", &["--force"]),
+        (
+            "up",
+            &[
+                "--to",
+                "--count",
+                "--allow-out-of-order",
+                "--dry-run",
+                "--expect-plan",
+            ],
+        ),
+        ("plan", &["--format", "--to"]),
+        ("down", &["--steps", "--to"]),
+        (
+            "status",
+            &[
+                "--applied",
+                "--pending",
+                "--failed",
+                "--missing",
+                "--changed",
+                "--exit-code",
+                "--format",
+            ],
+        ),
+        ("history", &["--migration", "--format"]),
+        ("validate", &[]),
+        ("resolve", &["--as"]),
+        ("repair", &["--yes"]),
+        ("reset", &["--yes"]),
+        ("baseline", &[]),
+        ("inspect", &[]),
     ] {
         let run = p.wasmig(&[command, "--help"]).ok();
-        assert!(
-            run.stdout.contains("--database-url"),
-            "{command}: {}",
-            run.stdout
-        );
+        for flag in flags.iter().chain(&[
+            "--database-url",
+            "--env",
+            "--log-sql",
+            "--verbose",
+            "--quiet",
+        ]) {
+            assert!(
+                run.stdout.contains(flag),
+                "{command} {flag}: {}",
+                run.stdout
+            );
+        }
     }
 }
 

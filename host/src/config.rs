@@ -14,8 +14,14 @@
 //! vars = { demo_users = "25" }       # values guests may read with env.var
 //!
 //! [env.prod]
-//! database_url = "${PROD_DATABASE_URL}"   # ${VAR} reads the process environment
+//! database_url = "${PROD_DATABASE_URL}"   # ${VAR} reads the environment, then .env
+//! protected = true                   # `wasmig reset` is refused here
+//! limits = { timeout = "2h" }        # over [limits], for this environment only
 //! ```
+//!
+//! A `.env` file beside `wasmig.toml` (`KEY=value` lines) supplies variables
+//! the process environment does not set: `DATABASE_URL` and the `${VAR}`s
+//! above.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -82,6 +88,11 @@ pub struct EnvConfig {
     /// Config values guests may read with `env.var`.
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
+    /// Destructive commands (`reset`) are refused.
+    #[serde(default)]
+    pub protected: bool,
+    /// Limits for this environment, over the project's `[limits]`.
+    pub limits: Option<toml::Table>,
 }
 
 /// A loaded `wasmig.toml` and where it was found.
@@ -94,6 +105,9 @@ pub struct LoadedConfig {
     pub path: Option<PathBuf>,
     /// Its settings (defaults without a file).
     pub config: ProjectConfig,
+    /// Variables from the `.env` file beside it, which the process
+    /// environment overrides.
+    pub dotenv: BTreeMap<String, String>,
 }
 
 impl LoadedConfig {
@@ -112,16 +126,55 @@ impl LoadedConfig {
                 root: cwd.to_owned(),
                 path: None,
                 config: ProjectConfig::default(),
+                dotenv: read_dotenv(&cwd.join(".env"))?,
             });
         }
         let text = fs::read_to_string(&file).map_err(Error::io(&file))?;
         let config: ProjectConfig =
             toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", file.display())))?;
+        let root = file.parent().unwrap_or(cwd).to_owned();
         Ok(Self {
-            root: file.parent().unwrap_or(cwd).to_owned(),
+            dotenv: read_dotenv(&root.join(".env"))?,
+            root,
             path: Some(file),
             config,
         })
+    }
+
+    /// A variable from the process environment, else from `.env`.
+    pub fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name)
+            .ok()
+            .or_else(|| self.dotenv.get(name).cloned())
+    }
+
+    /// The limits of environment `name`: its `limits` over the project's.
+    ///
+    /// # Errors
+    /// Fails when the merged limits are invalid.
+    pub fn limits(&self, name: &str) -> Result<Limits, Error> {
+        let Some(overrides) = self.config.env.get(name).and_then(|e| e.limits.as_ref()) else {
+            return Ok(self.config.limits.clone());
+        };
+        let text = self
+            .path
+            .as_ref()
+            .map(fs::read_to_string)
+            .transpose()
+            .map_err(|e| Error::Config(format!("{FILE_NAME}: {e}")))?
+            .unwrap_or_default();
+        let raw: toml::Table =
+            toml::from_str(&text).map_err(|e| Error::Config(format!("{FILE_NAME}: {e}")))?;
+        let mut merged = match raw.get("limits") {
+            Some(toml::Value::Table(t)) => t.clone(),
+            _ => toml::Table::new(),
+        };
+        for (key, value) in overrides {
+            merged.insert(key.clone(), value.clone());
+        }
+        toml::Value::Table(merged)
+            .try_into::<Limits>()
+            .map_err(|e| Error::Config(format!("{FILE_NAME}: [env.{name}] limits: {e}")))
     }
 
     /// The settings of environment `name` (empty when not configured).
@@ -141,12 +194,47 @@ impl LoadedConfig {
             .get(env)
             .and_then(|e| e.database_url.clone())
             .or_else(|| self.config.database_url.clone());
-        raw.map(|r| expand_vars(&r)).transpose()
+        raw.map(|r| expand_vars(&r, |name| self.var(name)))
+            .transpose()
     }
 }
 
-/// Expands `${NAME}` from the process environment.
-fn expand_vars(text: &str) -> Result<String, Error> {
+/// Reads `KEY=value` lines (`#` comments, optional `export `, optional
+/// quotes); no file means no variables.
+fn read_dotenv(path: &Path) -> Result<BTreeMap<String, String>, Error> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(Error::io(path)(e)),
+    };
+    let mut vars = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(Error::Config(format!(
+                "{}:{}: expected KEY=value",
+                path.display(),
+                n + 1
+            )));
+        };
+        let value = value.trim();
+        let value = match (value.chars().next(), value.chars().last()) {
+            (Some(q @ ('"' | '\'')), Some(e)) if q == e && value.len() >= 2 => {
+                &value[1..value.len() - 1]
+            }
+            _ => value.split(" #").next().unwrap_or(value).trim_end(),
+        };
+        vars.insert(key.trim().to_owned(), value.to_owned());
+    }
+    Ok(vars)
+}
+
+/// Expands `${NAME}` with `lookup`.
+fn expand_vars(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, Error> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -158,9 +246,10 @@ fn expand_vars(text: &str) -> Result<String, Error> {
             )));
         };
         let name = &after[..end];
-        let value = std::env::var(name).map_err(|_| {
+        let value = lookup(name).ok_or_else(|| {
             Error::Config(format!(
-                "{FILE_NAME} refers to ${{{name}}}, which is not set in the environment"
+                "{FILE_NAME} refers to ${{{name}}}, which is set neither in the environment nor \
+                 in .env"
             ))
         })?;
         out.push_str(&value);
@@ -198,6 +287,32 @@ mod tests {
     }
 
     #[test]
+    fn env_limits_override_project_limits_key_by_key_and_dotenv_fills_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join(FILE_NAME),
+            "[limits]\nfuel = 5\nmemory_mb = 7\n\
+             [env.prod]\nprotected = true\nlimits = { memory_mb = 9 }\n\
+             database_url = \"postgres://${WASMIG_TEST_DOTENV_HOST}/db\"\n",
+        )
+        .unwrap();
+        fs::write(
+            dir.path().join(".env"),
+            "# comment\nexport WASMIG_TEST_DOTENV_HOST=\"db.internal\"\n",
+        )
+        .unwrap();
+        let loaded = LoadedConfig::load(dir.path(), None).unwrap();
+        let prod = loaded.limits("prod").unwrap();
+        assert_eq!((prod.fuel, prod.memory_mb), (5, 9));
+        assert_eq!(loaded.limits("dev").unwrap().memory_mb, 7);
+        assert!(loaded.env("prod").protected);
+        assert_eq!(
+            loaded.database_url("prod").unwrap().as_deref(),
+            Some("postgres://db.internal/db")
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(FILE_NAME), "databse_url = \"x\"\n").unwrap();
@@ -209,7 +324,7 @@ mod tests {
 
     #[test]
     fn missing_variables_are_named() {
-        let err = expand_vars("postgres://${WASMIG_TEST_SURELY_UNSET}/x").unwrap_err();
+        let err = expand_vars("postgres://${WASMIG_TEST_SURELY_UNSET}/x", |_| None).unwrap_err();
         assert!(err.to_string().contains("WASMIG_TEST_SURELY_UNSET"));
     }
 }

@@ -12,6 +12,19 @@ use crate::source::{MigrationKind, Version};
 /// The ledger table's name.
 pub const TABLE: &str = "wasmig_migrations";
 
+/// The table that keeps what each applied migration ran: its up script (so
+/// `repair` can show what changed) and its down step (the down script, or
+/// the component), so it can be reverted after its file is gone.
+pub const PAYLOADS: &str = "wasmig_payloads";
+
+/// The table of every apply, revert, repair, resolve and baseline, with
+/// who ran it, when, and in which environment.
+pub const HISTORY: &str = "wasmig_history";
+
+/// Stored payloads are split into parts of this size, which every engine
+/// accepts in one statement (MySQL's `max_allowed_packet` included).
+const PART_BYTES: usize = 1 << 20;
+
 /// The state a ledger row records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryState {
@@ -84,6 +97,66 @@ fn create_table_sql(dialect: Dialect) -> String {
     )
 }
 
+fn create_payloads_sql(dialect: Dialect) -> String {
+    let (text, big, blob) = match dialect {
+        Dialect::Sqlite => ("TEXT", "INTEGER", "BLOB"),
+        Dialect::Postgres => ("TEXT", "BIGINT", "BYTEA"),
+        Dialect::Mysql => ("TEXT", "BIGINT", "LONGBLOB"),
+    };
+    format!(
+        "CREATE TABLE IF NOT EXISTS {PAYLOADS} (
+            version        {big} NOT NULL,
+            step           {key} NOT NULL,
+            part           {big} NOT NULL,
+            path           {text} NOT NULL,
+            no_transaction {big} NOT NULL,
+            bytes          {blob} NOT NULL,
+            PRIMARY KEY (version, step, part)
+        )",
+        key = if dialect == Dialect::Mysql {
+            "VARCHAR(8)"
+        } else {
+            "TEXT"
+        }
+    )
+}
+
+fn create_history_sql(dialect: Dialect) -> String {
+    let (id, text, big) = match dialect {
+        // Rows are never deleted, so the rowid only grows.
+        Dialect::Sqlite => ("INTEGER PRIMARY KEY", "TEXT", "INTEGER"),
+        Dialect::Postgres => (
+            "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+            "TEXT",
+            "BIGINT",
+        ),
+        Dialect::Mysql => (
+            "BIGINT AUTO_INCREMENT PRIMARY KEY",
+            "VARCHAR(255)",
+            "BIGINT",
+        ),
+    };
+    let long_text = if dialect == Dialect::Mysql {
+        "LONGTEXT"
+    } else {
+        "TEXT"
+    };
+    format!(
+        "CREATE TABLE IF NOT EXISTS {HISTORY} (
+            id           {id},
+            version      {big} NOT NULL,
+            name         {text} NOT NULL,
+            action       {text} NOT NULL,
+            checksum     {text},
+            at           {text} NOT NULL,
+            execution_ms {big},
+            environment  {text} NOT NULL,
+            actor        {text} NOT NULL,
+            detail       {long_text}
+        )"
+    )
+}
+
 /// Creates the ledger table if it does not exist.
 ///
 /// # Errors
@@ -122,6 +195,14 @@ pub async fn upgrade(db: &mut dyn Backend) -> Result<(), Error> {
             .iter()
             .any(|r| matches!(r.first(), Some(Value::Text(t)) if t.eq_ignore_ascii_case(name)))
     };
+    for (table, sql) in [
+        (PAYLOADS, create_payloads_sql(db.dialect())),
+        (HISTORY, create_history_sql(db.dialect())),
+    ] {
+        db.execute(&sql, &[])
+            .await
+            .map_err(Error::db(format!("creating the table {table}")))?;
+    }
     if !has("statements_digest") {
         let text = match db.dialect() {
             Dialect::Mysql => "VARCHAR(255)",
@@ -300,7 +381,8 @@ pub async fn set_state(
     Ok(())
 }
 
-/// Removes the row of `version` (after reverting it).
+/// Removes the row of `version` and its stored down step (after reverting
+/// it).
 ///
 /// # Errors
 /// Returns the database's error.
@@ -310,7 +392,7 @@ pub async fn remove(db: &mut dyn Backend, version: Version) -> Result<(), crate:
         db.dialect().placeholder(1)
     );
     db.execute(&sql, &[Value::Int(version)]).await?;
-    Ok(())
+    remove_steps(db, version).await
 }
 
 /// Whether the ledger table exists (so read-only commands need not create it).
@@ -318,6 +400,10 @@ pub async fn remove(db: &mut dyn Backend, version: Version) -> Result<(), crate:
 /// # Errors
 /// Returns the database's error.
 pub async fn exists(db: &mut dyn Backend) -> Result<bool, Error> {
+    table_exists(db, TABLE).await
+}
+
+async fn table_exists(db: &mut dyn Backend, table: &str) -> Result<bool, Error> {
     let sql = match db.dialect() {
         Dialect::Sqlite => "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
         Dialect::Postgres => {
@@ -330,9 +416,9 @@ pub async fn exists(db: &mut dyn Backend) -> Result<bool, Error> {
         }
     };
     let rows = db
-        .query(sql, &[Value::Text(TABLE.to_owned())])
+        .query(sql, &[Value::Text(table.to_owned())])
         .await
-        .map_err(Error::db(format!("looking for the ledger table {TABLE}")))?;
+        .map_err(Error::db(format!("looking for the table {table}")))?;
     Ok(!rows.rows.is_empty())
 }
 
@@ -402,4 +488,367 @@ pub async fn mark_failed(
             set_state(db, *version, EntryState::Failed, Some(error)).await
         }
     }
+}
+
+/// Which step of a migration a stored payload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// What `up` ran (SQL migrations only: a component is its own down step).
+    Up,
+    /// What `down` runs.
+    Down,
+}
+
+impl Step {
+    fn as_str(self) -> &'static str {
+        match self {
+            Step::Up => "up",
+            Step::Down => "down",
+        }
+    }
+}
+
+/// A step of a migration as the ledger keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredStep {
+    /// The migration file's path when it was applied (policies match it).
+    pub path: String,
+    /// Whether the migration runs outside a transaction.
+    pub no_transaction: bool,
+    /// The script (UTF-8), or the component's bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Keeps `steps` of migration `version` (which has none kept: [`remove`]
+/// forgets them with the ledger row), in one statement unless a payload is
+/// larger than a part.
+///
+/// # Errors
+/// Returns the database's error.
+pub async fn store_steps(
+    db: &mut dyn Backend,
+    version: Version,
+    steps: &[(Step, &StoredStep)],
+) -> Result<(), crate::DbError> {
+    let d = db.dialect();
+    let mut rows: Vec<[Value; 6]> = Vec::new();
+    for (step, stored) in steps {
+        let mut parts: Vec<&[u8]> = stored.bytes.chunks(PART_BYTES).collect();
+        if parts.is_empty() {
+            parts.push(&[]);
+        }
+        for (i, part) in parts.into_iter().enumerate() {
+            rows.push([
+                Value::Int(version),
+                Value::Text(step.as_str().to_owned()),
+                Value::Int(i64::try_from(i).unwrap_or(i64::MAX)),
+                Value::Text(stored.path.clone()),
+                Value::Int(i64::from(stored.no_transaction)),
+                Value::Bytes(part.to_vec()),
+            ]);
+        }
+    }
+    // Small payloads go in one statement; each large part in its own.
+    let per_statement = if steps.iter().any(|(_, s)| s.bytes.len() > PART_BYTES / 2) {
+        1
+    } else {
+        rows.len().max(1)
+    };
+    for chunk in rows.chunks(per_statement) {
+        let mut n = 0;
+        let tuples: Vec<String> = chunk
+            .iter()
+            .map(|_| {
+                let cells: Vec<String> = (0..6)
+                    .map(|_| {
+                        n += 1;
+                        d.placeholder(n)
+                    })
+                    .collect();
+                format!("({})", cells.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO {PAYLOADS} (version, step, part, path, no_transaction, bytes) VALUES {}",
+            tuples.join(", ")
+        );
+        let params: Vec<Value> = chunk.iter().flat_map(|r| r.iter().cloned()).collect();
+        db.execute(&sql, &params).await?;
+    }
+    Ok(())
+}
+
+/// Forgets the stored steps of migration `version`.
+///
+/// # Errors
+/// Returns the database's error.
+pub async fn remove_steps(db: &mut dyn Backend, version: Version) -> Result<(), crate::DbError> {
+    let sql = format!(
+        "DELETE FROM {PAYLOADS} WHERE version = {}",
+        db.dialect().placeholder(1)
+    );
+    db.execute(&sql, &[Value::Int(version)]).await?;
+    Ok(())
+}
+
+/// The versions whose down step the ledger keeps.
+///
+/// # Errors
+/// Fails when the table cannot be read.
+pub async fn stored_downs(db: &mut dyn Backend) -> Result<Vec<Version>, Error> {
+    let rows = db
+        .query(
+            &format!("SELECT DISTINCT version FROM {PAYLOADS} WHERE step = 'down'"),
+            &[],
+        )
+        .await
+        .map_err(Error::db(format!("reading {PAYLOADS}")))?;
+    Ok(rows.rows.iter().filter_map(|r| int(r.first())).collect())
+}
+
+fn int(value: Option<&Value>) -> Option<i64> {
+    match value {
+        Some(Value::Int(i)) => Some(*i),
+        Some(Value::Boolean(b)) => Some(i64::from(*b)),
+        Some(Value::Text(t) | Value::Decimal(t)) => t.parse().ok(),
+        _ => None,
+    }
+}
+
+/// The `step` kept for migration `version`, if any.
+///
+/// # Errors
+/// Fails when the table cannot be read or holds parts wasmig did not write.
+pub async fn read_step(
+    db: &mut dyn Backend,
+    version: Version,
+    step: Step,
+) -> Result<Option<StoredStep>, Error> {
+    let d = db.dialect();
+    let sql = format!(
+        "SELECT part, path, no_transaction, bytes FROM {PAYLOADS} \
+         WHERE version = {} AND step = {} ORDER BY part",
+        d.placeholder(1),
+        d.placeholder(2)
+    );
+    let rows = db
+        .query(
+            &sql,
+            &[Value::Int(version), Value::Text(step.as_str().to_owned())],
+        )
+        .await
+        .map_err(Error::db(format!(
+            "reading the {} step of {version} from {PAYLOADS}",
+            step.as_str()
+        )))?;
+    let mut stored: Option<StoredStep> = None;
+    for (i, row) in rows.rows.into_iter().enumerate() {
+        let bad = || {
+            Error::Refused(format!(
+                "{PAYLOADS} holds a damaged {} step for migration {version}; restore the \
+                 migration's file instead",
+                step.as_str()
+            ))
+        };
+        if int(row.first()) != i64::try_from(i).ok() {
+            return Err(bad());
+        }
+        let mut cells = row.into_iter().skip(1);
+        let (path, flag, bytes) = (cells.next(), cells.next(), cells.next());
+        let (Some(Value::Text(path)), Some(flag), Some(Value::Bytes(bytes))) =
+            (path, int(flag.as_ref()), bytes)
+        else {
+            return Err(bad());
+        };
+        match &mut stored {
+            Some(s) => s.bytes.extend_from_slice(&bytes),
+            None => {
+                stored = Some(StoredStep {
+                    path,
+                    no_transaction: flag != 0,
+                    bytes,
+                });
+            }
+        }
+    }
+    Ok(stored)
+}
+
+/// What happened to a migration, as `history` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// `up` applied it.
+    Apply,
+    /// `down` reverted it.
+    Revert,
+    /// `repair` re-stamped its checksum.
+    Repair,
+    /// `resolve --as applied`.
+    ResolveApplied,
+    /// `resolve --as rolled-back`.
+    ResolveRolledBack,
+    /// `baseline` recorded it without running it.
+    Baseline,
+}
+
+impl Action {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Apply => "apply",
+            Action::Revert => "revert",
+            Action::Repair => "repair",
+            Action::ResolveApplied => "resolve-applied",
+            Action::ResolveRolledBack => "resolve-rolled-back",
+            Action::Baseline => "baseline",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            Action::Apply,
+            Action::Revert,
+            Action::Repair,
+            Action::ResolveApplied,
+            Action::ResolveRolledBack,
+            Action::Baseline,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+    }
+}
+
+/// One row of the history table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HistoryEvent {
+    /// The migration's version.
+    pub version: Version,
+    /// Its name.
+    pub name: String,
+    /// What happened.
+    pub action: Action,
+    /// The checksum the ledger recorded (for a repair: the new one).
+    pub checksum: Option<String>,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// How long it took, when it ran.
+    pub execution_ms: Option<i64>,
+    /// The environment (`--env`).
+    pub environment: String,
+    /// Who ran it: `user@host`, or `WASMIG_ACTOR`.
+    pub actor: String,
+    /// More, where there is more to say (a repair's old checksum).
+    pub detail: Option<String>,
+}
+
+/// Adds `event` to the history.
+///
+/// # Errors
+/// Returns the database's error.
+pub async fn log_event(db: &mut dyn Backend, event: &HistoryEvent) -> Result<(), crate::DbError> {
+    let d = db.dialect();
+    let placeholders: Vec<String> = (1..=9).map(|n| d.placeholder(n)).collect();
+    let sql = format!(
+        "INSERT INTO {HISTORY} (version, name, action, checksum, at, execution_ms, environment, \
+         actor, detail) VALUES ({})",
+        placeholders.join(", ")
+    );
+    let text = |t: &Option<String>| t.clone().map_or(Value::Null, Value::Text);
+    db.execute(
+        &sql,
+        &[
+            Value::Int(event.version),
+            Value::Text(event.name.clone()),
+            Value::Text(event.action.as_str().to_owned()),
+            text(&event.checksum),
+            Value::Text(event.at.clone()),
+            event.execution_ms.map_or(Value::Null, Value::Int),
+            Value::Text(event.environment.clone()),
+            Value::Text(event.actor.clone()),
+            text(&event.detail),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Every history event, oldest first (none when there is no history table).
+///
+/// # Errors
+/// Fails when the table cannot be read.
+pub async fn read_history(db: &mut dyn Backend) -> Result<Vec<HistoryEvent>, Error> {
+    if !table_exists(db, HISTORY).await? {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT version, name, action, checksum, at, execution_ms, environment, actor, detail \
+         FROM {HISTORY} ORDER BY id"
+    );
+    let rows = db
+        .query(&sql, &[])
+        .await
+        .map_err(Error::db(format!("reading {HISTORY}")))?;
+    let text = |v: Option<Value>| match v {
+        Some(Value::Text(t)) => Some(t),
+        _ => None,
+    };
+    let mut events = Vec::with_capacity(rows.rows.len());
+    for row in rows.rows {
+        let version = int(row.first());
+        let execution_ms = int(row.get(5));
+        let mut cells = row.into_iter();
+        let _ = cells.next();
+        let name = text(cells.next());
+        let action = text(cells.next()).and_then(|a| Action::parse(&a));
+        let checksum = text(cells.next());
+        let at = text(cells.next());
+        let _ = cells.next();
+        let environment = text(cells.next());
+        let actor = text(cells.next());
+        let detail = text(cells.next());
+        let (Some(version), Some(name), Some(action), Some(at), Some(environment), Some(actor)) =
+            (version, name, action, at, environment, actor)
+        else {
+            return Err(Error::Refused(format!(
+                "{HISTORY} has a row wasmig did not write"
+            )));
+        };
+        events.push(HistoryEvent {
+            version,
+            name,
+            action,
+            checksum,
+            at,
+            execution_ms,
+            environment,
+            actor,
+            detail,
+        });
+    }
+    Ok(events)
+}
+
+/// Who is running wasmig: `WASMIG_ACTOR` when set (a CI job's name, say),
+/// else `user@host`.
+pub fn actor() -> String {
+    if let Ok(actor) = std::env::var("WASMIG_ACTOR")
+        && !actor.is_empty()
+    {
+        return actor;
+    }
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    format!("{user}@{host}")
 }

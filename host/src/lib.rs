@@ -11,6 +11,7 @@
 //! - [`ledger`]: the table that records what ran;
 //! - [`lock`]: one runner at a time per database;
 //! - [`planner`]: applied vs pending vs missing vs changed, and what to run;
+//! - [`plan`]: what `up` would issue, simulated, and the digest that pins it;
 //! - [`migrator`]: running migrations, each in a transaction with its ledger row;
 //! - [`runtime`]: the wasmtime engine, sandbox, limits and host imports;
 //! - [`backend`]: one database connection per dialect behind one trait;
@@ -25,6 +26,7 @@ pub mod guest_crate;
 pub mod ledger;
 pub mod lock;
 pub mod migrator;
+pub mod plan;
 pub mod planner;
 pub mod policy;
 pub mod report;

@@ -66,8 +66,17 @@ struct Global {
     no_cache: bool,
 
     /// Print only errors and the final summary
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
     quiet: bool,
+
+    /// Show more of what migrations log: -v debug, -vv trace [default: info, or the level
+    /// RUST_LOG names: error, warn, info, debug or trace]
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    /// Print every statement migrations issue, as they issue it
+    #[arg(long, global = true)]
+    log_sql: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -78,6 +87,10 @@ enum Command {
     Build(BuildArgs),
     /// Apply pending migrations, oldest first
     Up(UpArgs),
+    /// Show what `up` would do: run every pending migration in a transaction that is rolled
+    /// back, and print each statement it issues, the rows it changes, and the plan's digest
+    /// for `up --expect-plan`
+    Plan(PlanArgs),
     /// Revert applied migrations, newest first
     Down(DownArgs),
     /// Show every migration: applied, pending, failed, missing or changed
@@ -88,6 +101,14 @@ enum Command {
     Resolve(ResolveArgs),
     /// Adopt a database another tool migrated: record migrations up to VERSION as applied
     Baseline(BaselineArgs),
+    /// List every apply, revert, repair, resolve and baseline: when, by whom, in which
+    /// environment
+    History(HistoryArgs),
+    /// Accept edits to applied migrations: show what changed, then re-stamp their checksums
+    /// in the ledger (nothing runs)
+    Repair(ConfirmArgs),
+    /// Revert every migration, then apply them all again (refused in protected environments)
+    Reset(ConfirmArgs),
     /// Show what a migration is and the sandbox it would run in, without running it
     Inspect(InspectArgs),
 }
@@ -97,6 +118,23 @@ struct InspectArgs {
     /// A migration's version, or the path of a migration file (a `.wasm` to review)
     #[arg(value_name = "VERSION|PATH")]
     migration: String,
+}
+
+#[derive(Args, Debug)]
+struct HistoryArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Only the events of migration VERSION
+    #[arg(long, value_name = "VERSION")]
+    migration: Option<i64>,
+}
+
+#[derive(Args, Debug)]
+struct ConfirmArgs {
+    /// Do not ask for confirmation (for scripts)
+    #[arg(long, short)]
+    yes: bool,
 }
 
 #[derive(Args, Debug)]
@@ -145,6 +183,32 @@ struct BuildArgs {
 
 #[derive(Args, Debug)]
 struct UpArgs {
+    #[command(flatten)]
+    select: Selection,
+    /// Apply nothing: show the plan, as `wasmig plan` does
+    #[arg(long, conflicts_with = "expect_plan")]
+    dry_run: bool,
+    /// Apply only if what would be issued is exactly the plan `wasmig plan` printed with this
+    /// digest (the whole digest, or at least its first 12 characters)
+    #[arg(long, value_name = "DIGEST")]
+    expect_plan: Option<String>,
+    /// Output format of `--dry-run`
+    #[arg(long, value_enum, default_value_t = Format::Table, requires = "dry_run")]
+    format: Format,
+}
+
+#[derive(Args, Debug)]
+struct PlanArgs {
+    #[command(flatten)]
+    select: Selection,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+/// Which pending migrations `up` and `plan` take.
+#[derive(Args, Debug)]
+struct Selection {
     /// Apply only migrations up to and including VERSION
     #[arg(long, value_name = "VERSION")]
     to: Option<i64>,
@@ -171,10 +235,32 @@ struct DownArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Exit status with --exit-code: 0 when every migration is applied, 3 when \
+some are pending (and nothing is wrong), 4 when any is failed, missing or changed; 1 is an error."
+)]
 struct StatusArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Show applied migrations (the filters add up; without any, all are shown)
+    #[arg(long)]
+    applied: bool,
+    /// Show pending migrations
+    #[arg(long)]
+    pending: bool,
+    /// Show failed migrations
+    #[arg(long)]
+    failed: bool,
+    /// Show migrations in the ledger whose files are gone
+    #[arg(long)]
+    missing: bool,
+    /// Show applied migrations whose files were edited since
+    #[arg(long)]
+    changed: bool,
+    /// Exit non-zero when anything is pending (3) or wrong (4), for CI gates
+    #[arg(long)]
+    exit_code: bool,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! ledger, plans, and runs each migration in its own transaction with its
 //! ledger row.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::guest_crate;
 use crate::ledger::{self, EntryState, InterruptedMark, LedgerEntry};
 use crate::lock::{self, LockMode, RunLock};
+use crate::plan::{Plan, PlannedMigration, Simulation, Trace};
 use crate::planner::{self, DownTarget, MigrationStatus, State, UpOptions};
 use crate::policy::{Policies, Sandbox};
 use crate::report::{Direction, Event, Reporter, Silent};
@@ -50,6 +51,12 @@ pub struct Migrator {
     /// Where compiled components are kept between runs; `None` compiles
     /// every time.
     cache_dir: Option<PathBuf>,
+    /// Who the history records as running this (see [`ledger::actor`]).
+    actor: String,
+    /// The environment is protected: `reset` is refused.
+    protected: bool,
+    /// Report every statement as an [`Event::Statement`].
+    log_sql: bool,
 }
 
 /// What `wasmig inspect` shows about one migration: what it is and the
@@ -74,6 +81,28 @@ pub struct Inspection {
     pub sandbox: Sandbox,
 }
 
+/// An applied migration whose file was edited since: what `repair` shows
+/// and re-stamps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repair {
+    /// Its version.
+    pub version: Version,
+    /// Its name.
+    pub name: String,
+    /// Its file or crate.
+    pub path: PathBuf,
+    /// SQL or component.
+    pub kind: MigrationKind,
+    /// The checksum the ledger has (of what ran).
+    pub old_checksum: String,
+    /// The checksum of the file now.
+    pub new_checksum: String,
+    /// The up script that ran, when the ledger keeps it.
+    pub ran: Option<String>,
+    /// The up script on disk now (SQL migrations).
+    pub now: Option<String>,
+}
+
 /// One migration a run applied or reverted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ran {
@@ -83,6 +112,8 @@ pub struct Ran {
     pub name: String,
     /// How long it took.
     pub elapsed: Duration,
+    /// Rows its statements changed, as the database reported them.
+    pub rows: u64,
 }
 
 /// What a run did.
@@ -118,7 +149,11 @@ enum PreparedBody {
         down: Option<String>,
         no_transaction: bool,
     },
-    Component(LoadedComponent),
+    Component {
+        loaded: LoadedComponent,
+        /// The component's bytes, which the ledger keeps as its down step.
+        bytes: Vec<u8>,
+    },
 }
 
 impl Prepared<'_> {
@@ -126,7 +161,7 @@ impl Prepared<'_> {
     fn transactional(&self) -> bool {
         match &self.body {
             PreparedBody::Sql { no_transaction, .. } => !no_transaction,
-            PreparedBody::Component(component) => component.transactional(),
+            PreparedBody::Component { loaded, .. } => loaded.transactional(),
         }
     }
 }
@@ -148,6 +183,49 @@ impl Migrator {
             lock_timeout: lock::DEFAULT_TIMEOUT,
             lock_mode: LockMode::Session,
             cache_dir: default_cache_dir(),
+            actor: ledger::actor(),
+            protected: false,
+            log_sql: false,
+        }
+    }
+
+    /// Reports every statement migrations issue as an [`Event::Statement`]
+    /// (`--log-sql`).
+    pub fn with_log_sql(mut self, on: bool) -> Self {
+        self.log_sql = on;
+        self
+    }
+
+    /// Marks the environment protected: [`Migrator::reset`] refuses to run.
+    pub fn with_protected(mut self, protected: bool) -> Self {
+        self.protected = protected;
+        self
+    }
+
+    /// Sets who the history records as running migrations (default:
+    /// `WASMIG_ACTOR`, else `user@host`).
+    pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
+        self
+    }
+
+    /// A history event for migration `version` happening now.
+    fn history_event(
+        &self,
+        version: Version,
+        name: &str,
+        action: ledger::Action,
+    ) -> ledger::HistoryEvent {
+        ledger::HistoryEvent {
+            version,
+            name: name.to_owned(),
+            action,
+            checksum: None,
+            at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            execution_ms: None,
+            environment: self.env.name.clone(),
+            actor: self.actor.clone(),
+            detail: None,
         }
     }
 
@@ -439,9 +517,12 @@ impl Migrator {
         }
         for status in self.status().await? {
             let refusal = match status.status {
-                State::Changed | State::Failed | State::Missing => {
-                    planner::plan_down(std::slice::from_ref(&status), DownTarget::Steps(1)).err()
-                }
+                State::Changed | State::Failed | State::Missing => planner::plan_down(
+                    std::slice::from_ref(&status),
+                    DownTarget::Steps(1),
+                    &BTreeSet::new(),
+                )
+                .err(),
                 State::Applied | State::Pending => None,
             };
             if let Some(e) = refusal {
@@ -482,13 +563,42 @@ impl Migrator {
         let statuses = planner::reconcile(&with_sums, &entries);
         let versions = planner::plan_up(&statuses, options)?;
         let prepared = self.prepare(&sources, &mut payloads, &versions)?;
+        // With a reviewed plan: simulate again, refuse if anything differs,
+        // and check each migration's statements against it as it runs.
+        let mut expected: BTreeMap<Version, String> = BTreeMap::new();
+        if let Some(reviewed) = &options.expect_plan {
+            let (returned, planned) = self.simulate(db, &prepared).await;
+            db = returned;
+            let plan = Plan::new(planned?);
+            if !plan.digest.starts_with(reviewed.as_str()) || reviewed.len() < 12 {
+                return Err(Error::Refused(format!(
+                    "the plan differs from the reviewed one: --expect-plan {reviewed}, but \
+                     what `up` would do now has digest {}. The database or the pending \
+                     migrations changed since the plan was made (or the plan was made with \
+                     other options). Nothing was applied; run `wasmig plan` again, review \
+                     it, and pass its digest",
+                    plan.digest
+                )));
+            }
+            for m in plan.migrations {
+                if m.simulation == Simulation::Simulated {
+                    expected.insert(m.version, m.digest);
+                }
+            }
+        }
         let mut report = RunReport::default();
         for migration in &prepared {
             lost_lock(&lock)?;
             // A new ledger is created in the first migration's transaction,
             // so a failed first run leaves the database untouched.
             let (returned, result) = self
-                .apply(db, migration, Direction::Up, !ledger_exists)
+                .apply(
+                    db,
+                    migration,
+                    Direction::Up,
+                    !ledger_exists,
+                    expected.get(&migration.source.version).map(String::as_str),
+                )
                 .await;
             db = returned;
             report.migrations.push(result?);
@@ -498,6 +608,189 @@ impl Migrator {
         Ok(report)
     }
 
+    /// What `up` with `options` would do: every pending migration runs in
+    /// one transaction that is rolled back, and each statement it issues is
+    /// recorded. Nothing is applied and the ledger is not touched; guest
+    /// crates are built and components compiled, as `up` would.
+    ///
+    /// # Errors
+    /// As [`Migrator::up`] before anything runs. A migration that fails in
+    /// the simulation is reported in the plan, not as an error.
+    pub async fn plan(&self, options: &UpOptions) -> Result<Plan, Error> {
+        let sources = self.sources()?;
+        self.build_crates(&sources, false).await?;
+        let mut payloads = BTreeMap::new();
+        let mut with_sums = Vec::with_capacity(sources.len());
+        for (source, payload) in sources.iter().zip(in_parallel(&sources, read_payload)) {
+            let payload = payload?;
+            let sum = checksum(&payload);
+            with_sums.push((source.clone(), Some(sum.clone())));
+            payloads.insert(source.version, (sum, payload));
+        }
+        let lock = RunLock::acquire(&self.url, self.lock_mode, self.lock_timeout).await?;
+        let mut db = self.connect().await?;
+        let entries = ledger::read_if_exists(&mut *db).await?;
+        let statuses = planner::reconcile(&with_sums, &entries);
+        let versions = planner::plan_up(&statuses, options)?;
+        let prepared = self.prepare(&sources, &mut payloads, &versions)?;
+        let (_db, planned) = self.simulate(db, &prepared).await;
+        lock.release().await;
+        Ok(Plan::new(planned?))
+    }
+
+    /// Runs `prepared` in one transaction, each migration behind a
+    /// savepoint, recording its statements; rolls everything back.
+    async fn simulate(
+        &self,
+        mut db: Box<dyn Backend>,
+        prepared: &[Prepared<'_>],
+    ) -> (Box<dyn Backend>, Result<Vec<PlannedMigration>, Error>) {
+        let context = "starting the simulation's transaction";
+        if let Err(e) = db.begin().await {
+            return (db, Err(Error::db(context)(e)));
+        }
+        let mysql = db.dialect() == Dialect::Mysql;
+        let mut planned = Vec::with_capacity(prepared.len());
+        let mut failed = false;
+        for migration in prepared {
+            let source = migration.source;
+            let mut trace = Trace::default();
+            let simulation = if failed {
+                Simulation::NotReached
+            } else if !migration.transactional() {
+                if let PreparedBody::Sql { up, .. } = &migration.body {
+                    for statement in crate::policy::statements(up) {
+                        trace.record("sql", statement, &[], Ok(None));
+                    }
+                }
+                Simulation::NotSimulated {
+                    reason: "it runs outside a transaction, so it cannot be rolled back".into(),
+                }
+            } else if let (true, PreparedBody::Sql { up, .. }) = (mysql, &migration.body)
+                && crate::policy::statements(up)
+                    .into_iter()
+                    .any(crate::policy::is_ddl)
+            {
+                for statement in crate::policy::statements(up) {
+                    trace.record("sql", statement, &[], Ok(None));
+                }
+                Simulation::NotSimulated {
+                    reason: "MySQL commits DDL statements immediately".into(),
+                }
+            } else {
+                let (returned, simulation, recorded) = self.simulate_one(db, migration).await;
+                db = returned;
+                trace = recorded;
+                simulation
+            };
+            if matches!(simulation, Simulation::Failed { .. }) {
+                failed = true;
+            }
+            let total = trace.total();
+            let (digest, statements) = trace.finish();
+            let rows_affected = statements
+                .iter()
+                .filter(|s| crate::plan::is_write(s.call))
+                .filter_map(|s| s.rows)
+                .sum();
+            planned.push(PlannedMigration {
+                version: source.version,
+                name: source.name.clone(),
+                kind: source.kind(),
+                path: source.path().to_owned(),
+                checksum: migration.checksum.clone(),
+                simulation,
+                statements,
+                statements_total: total,
+                rows_affected,
+                digest,
+            });
+        }
+        if let Err(e) = db.rollback().await {
+            return (db, Err(Error::db("rolling the simulation back")(e)));
+        }
+        (db, Ok(planned))
+    }
+
+    /// Simulates one migration behind a savepoint, which is rolled back to
+    /// when it fails or cannot be simulated.
+    async fn simulate_one(
+        &self,
+        mut db: Box<dyn Backend>,
+        migration: &Prepared<'_>,
+    ) -> (Box<dyn Backend>, Simulation, Trace) {
+        let mut trace = Trace::default();
+        let failed = |reason: String| Simulation::Failed { reason };
+        if let Err(e) = db.execute_script("SAVEPOINT wasmig_plan").await {
+            return (db, failed(format!("cannot set a savepoint: {e}")), trace);
+        }
+        let sandbox = &migration.sandbox;
+        let mut simulation = Simulation::Simulated;
+        if let Err(reason) = self.check_sql_migration(&*db, migration, Direction::Up) {
+            simulation = failed(reason);
+        } else if let Some(role) = &sandbox.role {
+            let quoted = format!("\"{}\"", role.replace('"', "\"\""));
+            if let Err(e) = db.execute_script(&format!("SET LOCAL ROLE {quoted}")).await {
+                simulation = failed(format!("cannot switch to its policy's role `{role}`: {e}"));
+            }
+        }
+        if simulation == Simulation::Simulated {
+            simulation = match &migration.body {
+                PreparedBody::Sql { up, .. } => {
+                    let (outcome, _) =
+                        run_script(&mut *db, up, true, None, Some(&mut trace), None).await;
+                    outcome.map_or_else(failed, |()| Simulation::Simulated)
+                }
+                PreparedBody::Component { loaded, .. } => {
+                    let spec = RunSpec {
+                        direction: Direction::Up,
+                        version: migration.source.version,
+                        checksum: migration.checksum.clone(),
+                        env: self.env.clone(),
+                        sandbox: sandbox.clone(),
+                        reporter: self.reporter.clone(),
+                        transactional: true,
+                        ddl_mark: None,
+                        trace: true,
+                        stop_before_ddl: db.dialect() == Dialect::Mysql,
+                        log_sql: self.log_sql,
+                    };
+                    match runtime() {
+                        Ok(rt) => {
+                            let result = rt.run(loaded, db, spec).await;
+                            db = result.db;
+                            trace = result.trace.unwrap_or_default();
+                            match (result.stopped_before_ddl, result.outcome) {
+                                (Some(sql), _) => Simulation::NotSimulated {
+                                    reason: format!(
+                                        "MySQL commits DDL statements immediately; it stopped \
+                                         before `{}`",
+                                        sql.chars().take(80).collect::<String>()
+                                    ),
+                                },
+                                (None, Ok(())) => Simulation::Simulated,
+                                (None, Err(reason)) => failed(reason),
+                            }
+                        }
+                        Err(e) => failed(e.to_string()),
+                    }
+                }
+            };
+        }
+        if sandbox.role.is_some()
+            && simulation == Simulation::Simulated
+            && let Err(e) = db.execute_script("RESET ROLE").await
+        {
+            simulation = failed(format!("cannot leave its policy's role: {e}"));
+        }
+        if simulation != Simulation::Simulated
+            && let Err(e) = db.execute_script("ROLLBACK TO SAVEPOINT wasmig_plan").await
+        {
+            simulation = failed(format!("cannot roll back to its savepoint: {e}"));
+        }
+        (db, simulation, trace)
+    }
+
     /// Reverts applied migrations, newest first, each in its own transaction
     /// with the removal of its ledger row.
     ///
@@ -505,10 +798,18 @@ impl Migrator {
     /// [`Error::Refused`] when a migration to revert is irreversible,
     /// changed or missing; [`Error::MigrationFailed`] when a revert fails.
     pub async fn down(&self, target: DownTarget) -> Result<RunReport, Error> {
-        let sources = self.sources()?;
+        let mut sources = self.sources()?;
         let lock = RunLock::acquire(&self.url, self.lock_mode, self.lock_timeout).await?;
         let mut db = self.connect().await?;
-        let entries = ledger::read_if_exists(&mut *db).await?;
+        let (entries, stored) = if ledger::exists(&mut *db).await? {
+            ledger::upgrade(&mut *db).await?;
+            let entries = ledger::read(&mut *db).await?;
+            let stored: BTreeSet<Version> =
+                ledger::stored_downs(&mut *db).await?.into_iter().collect();
+            (entries, stored)
+        } else {
+            (Vec::new(), BTreeSet::new())
+        };
         let applied: Vec<&MigrationSource> = sources
             .iter()
             .filter(|s| entries.iter().any(|e| e.version == s.version))
@@ -528,7 +829,63 @@ impl Migrator {
             }
         }
         let statuses = planner::reconcile(&with_sums, &entries);
-        let versions = planner::plan_down(&statuses, target)?;
+        let versions = planner::plan_down(&statuses, target, &stored)?;
+        // A migration whose file is gone runs the down step the ledger kept.
+        for version in &versions {
+            if payloads.contains_key(version) {
+                continue;
+            }
+            let Some(entry) = entries.iter().find(|e| e.version == *version) else {
+                continue;
+            };
+            let Some(down) = ledger::read_step(&mut *db, *version, ledger::Step::Down).await?
+            else {
+                continue;
+            };
+            let path = PathBuf::from(&down.path);
+            self.reporter.event(&Event::Warning {
+                message: &format!(
+                    "{version} {}: its file {} is gone; reverting it with the down step the \
+                     ledger kept",
+                    entry.name, down.path
+                ),
+            });
+            let (body, payload) = match entry.kind {
+                MigrationKind::Sql => {
+                    let script = String::from_utf8(down.bytes).map_err(|_| {
+                        Error::Refused(format!(
+                            "the down step kept for migration {version} is not UTF-8 SQL; \
+                             restore its file {} to revert it",
+                            down.path
+                        ))
+                    })?;
+                    (
+                        SourceBody::Sql {
+                            up: path,
+                            down: None,
+                        },
+                        Payload::Sql {
+                            up: String::new(),
+                            down: Some(script),
+                            no_transaction: down.no_transaction,
+                        },
+                    )
+                }
+                MigrationKind::Component => (
+                    SourceBody::Component { path: path.clone() },
+                    Payload::Component {
+                        bytes: down.bytes,
+                        path,
+                    },
+                ),
+            };
+            sources.push(MigrationSource {
+                version: *version,
+                name: entry.name.clone(),
+                body,
+            });
+            payloads.insert(*version, (entry.checksum.clone(), payload));
+        }
         for version in &versions {
             if let Some((_, Payload::Sql { down: None, .. })) = payloads.get(version) {
                 let path = sources
@@ -548,7 +905,9 @@ impl Migrator {
         let mut report = RunReport::default();
         for migration in &prepared {
             lost_lock(&lock)?;
-            let (returned, result) = self.apply(db, migration, Direction::Down, false).await;
+            let (returned, result) = self
+                .apply(db, migration, Direction::Down, false, None)
+                .await;
             db = returned;
             report.migrations.push(result?);
         }
@@ -590,11 +949,12 @@ impl Migrator {
         let recorded = async {
             ledger::ensure(&mut *db).await?;
             for source in &adopted {
+                let payload = read_payload(source)?;
                 let entry = LedgerEntry {
                     version: source.version,
                     name: source.name.clone(),
                     kind: source.kind(),
-                    checksum: checksum(&read_payload(source)?),
+                    checksum: checksum(&payload),
                     statements_digest: None,
                     state: EntryState::Applied,
                     applied_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
@@ -605,6 +965,28 @@ impl Migrator {
                 ledger::record(&mut *db, &entry)
                     .await
                     .map_err(Error::db(context))?;
+                let no_transaction = match &payload {
+                    Payload::Sql { no_transaction, .. } => *no_transaction,
+                    Payload::Component { bytes, path } => {
+                        world::shape(bytes)
+                            .map_err(|message| Error::InvalidComponent {
+                                path: path.clone(),
+                                message,
+                            })?
+                            .no_transaction
+                    }
+                };
+                let steps = steps_to_keep(source, &payload, no_transaction);
+                let steps: Vec<_> = steps.iter().map(|(step, s)| (*step, s)).collect();
+                ledger::store_steps(&mut *db, source.version, &steps)
+                    .await
+                    .map_err(Error::db(context))?;
+                ledger::log_event(
+                    &mut *db,
+                    &self.history_event(source.version, &source.name, ledger::Action::Baseline),
+                )
+                .await
+                .map_err(Error::db(context))?;
             }
             Ok::<_, Error>(())
         }
@@ -643,17 +1025,195 @@ impl Migrator {
             }
         }
         let context = format!("recording the resolution of migration {version}");
+        ledger::upgrade(&mut *db).await?;
+        let name = entries
+            .iter()
+            .find(|e| e.version == version)
+            .map(|e| e.name.clone())
+            .unwrap_or_default();
         if as_applied {
             ledger::set_state(&mut *db, version, EntryState::Applied, None)
                 .await
-                .map_err(Error::db(context))?;
+                .map_err(Error::db(context.clone()))?;
         } else {
             ledger::remove(&mut *db, version)
                 .await
-                .map_err(Error::db(context))?;
+                .map_err(Error::db(context.clone()))?;
         }
+        let action = if as_applied {
+            ledger::Action::ResolveApplied
+        } else {
+            ledger::Action::ResolveRolledBack
+        };
+        ledger::log_event(&mut *db, &self.history_event(version, &name, action))
+            .await
+            .map_err(Error::db(context))?;
         lock.release().await;
         Ok(())
+    }
+
+    /// Every apply, revert, repair, resolve and baseline, oldest first.
+    ///
+    /// # Errors
+    /// Fails when the history cannot be read.
+    pub async fn history(&self) -> Result<Vec<ledger::HistoryEvent>, Error> {
+        let mut db = self.connect().await?;
+        ledger::read_history(&mut *db).await
+    }
+
+    /// The applied migrations whose files were edited since, each with what
+    /// ran and what is on disk now: what [`Migrator::repair`] would
+    /// re-stamp.
+    ///
+    /// # Errors
+    /// Fails when the directory or the ledger cannot be read.
+    pub async fn repairs(&self) -> Result<Vec<Repair>, Error> {
+        let changed: Vec<MigrationStatus> = self
+            .status()
+            .await?
+            .into_iter()
+            .filter(|s| s.status == State::Changed)
+            .collect();
+        if changed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sources = self.sources()?;
+        let mut db = self.connect().await?;
+        let mut repairs = Vec::with_capacity(changed.len());
+        for status in changed {
+            let Some(source) = sources.iter().find(|s| s.version == status.version) else {
+                continue;
+            };
+            let payload = read_payload(source)?;
+            let ran = match ledger::read_step(&mut *db, status.version, ledger::Step::Up).await {
+                Ok(step) => step.and_then(|s| String::from_utf8(s.bytes).ok()),
+                Err(_) => None,
+            };
+            let now = match &payload {
+                Payload::Sql { up, .. } => Some(up.clone()),
+                Payload::Component { .. } => None,
+            };
+            repairs.push(Repair {
+                version: status.version,
+                name: status.name.clone(),
+                path: source.path().to_owned(),
+                kind: status.kind,
+                old_checksum: status.checksum.clone().unwrap_or_default(),
+                new_checksum: checksum(&payload),
+                ran,
+                now,
+            });
+        }
+        Ok(repairs)
+    }
+
+    /// Re-stamps the ledger with the checksums of the edited files in
+    /// `reviewed` (from [`Migrator::repairs`]), in one transaction, and keeps
+    /// their new scripts. A migration that changed again since it was
+    /// reviewed is refused. Nothing runs. Returns how many were re-stamped.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when the ledger or a file no longer matches the
+    /// review.
+    pub async fn repair(&self, reviewed: &[Repair]) -> Result<usize, Error> {
+        if reviewed.is_empty() {
+            return Ok(0);
+        }
+        let sources = self.sources()?;
+        let lock = RunLock::acquire(&self.url, self.lock_mode, self.lock_timeout).await?;
+        let mut db = self.connect().await?;
+        ledger::upgrade(&mut *db).await?;
+        let entries = ledger::read(&mut *db).await?;
+        let mut work = Vec::with_capacity(reviewed.len());
+        for r in reviewed {
+            let entry = entries.iter().find(|e| e.version == r.version);
+            let source = sources.iter().find(|s| s.version == r.version);
+            let payload = source.map(read_payload).transpose()?;
+            let (Some(entry), Some(source), Some(payload)) = (entry, source, payload) else {
+                return Err(Error::Refused(format!(
+                    "migration {} changed since it was reviewed (its file or ledger row is \
+                     gone); nothing was repaired. Run `wasmig repair` again",
+                    r.version
+                )));
+            };
+            if entry.checksum != r.old_checksum || checksum(&payload) != r.new_checksum {
+                return Err(Error::Refused(format!(
+                    "migration {} ({}) changed since it was reviewed; nothing was repaired. \
+                     Run `wasmig repair` again",
+                    r.version,
+                    source.path().display()
+                )));
+            }
+            work.push((entry.clone(), source, payload));
+        }
+        let context = "recording the repair";
+        db.begin().await.map_err(Error::db(context))?;
+        let done = async {
+            for (entry, source, payload) in &work {
+                let no_transaction = match payload {
+                    Payload::Sql { no_transaction, .. } => *no_transaction,
+                    Payload::Component { bytes, path } => {
+                        world::shape(bytes)
+                            .map_err(|message| Error::InvalidComponent {
+                                path: path.clone(),
+                                message,
+                            })?
+                            .no_transaction
+                    }
+                };
+                let mut updated = entry.clone();
+                updated.checksum = checksum(payload);
+                ledger::record(&mut *db, &updated)
+                    .await
+                    .map_err(Error::db(context))?;
+                ledger::remove_steps(&mut *db, entry.version)
+                    .await
+                    .map_err(Error::db(context))?;
+                let steps = steps_to_keep(source, payload, no_transaction);
+                let steps: Vec<_> = steps.iter().map(|(step, s)| (*step, s)).collect();
+                ledger::store_steps(&mut *db, entry.version, &steps)
+                    .await
+                    .map_err(Error::db(context))?;
+                let mut event =
+                    self.history_event(entry.version, &entry.name, ledger::Action::Repair);
+                event.checksum = Some(updated.checksum.clone());
+                event.detail = Some(format!("checksum was {}", entry.checksum));
+                ledger::log_event(&mut *db, &event)
+                    .await
+                    .map_err(Error::db(context))?;
+            }
+            Ok::<_, Error>(())
+        }
+        .await;
+        match done {
+            Ok(()) => db.commit().await.map_err(Error::db(context))?,
+            Err(e) => {
+                let _ = db.rollback().await;
+                return Err(e);
+            }
+        }
+        lock.release().await;
+        Ok(work.len())
+    }
+
+    /// Reverts every applied migration, then applies every migration: a
+    /// fresh start for a development database. Refused in a protected
+    /// environment.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] in a protected environment, or as
+    /// [`Migrator::down`] and [`Migrator::up`].
+    pub async fn reset(&self) -> Result<(RunReport, RunReport), Error> {
+        if self.protected {
+            return Err(Error::Refused(format!(
+                "environment `{}` is protected (`protected = true` in wasmig.toml): `reset` \
+                 would revert every migration and lose its data. Nothing was changed",
+                self.env.name
+            )));
+        }
+        let reverted = self.down(DownTarget::To(Version::MIN)).await?;
+        let applied = self.up(&UpOptions::default()).await?;
+        Ok((reverted, applied))
     }
 
     async fn connect(&self) -> Result<Box<dyn Backend>, Error> {
@@ -701,11 +1261,12 @@ impl Migrator {
                     down,
                     no_transaction,
                 },
-                Payload::Component { path, .. } => {
-                    PreparedBody::Component(loaded.next().ok_or_else(|| {
+                Payload::Component { path, bytes } => PreparedBody::Component {
+                    loaded: loaded.next().ok_or_else(|| {
                         Error::Runtime(format!("{} was not compiled", path.display()))
-                    })?)
-                }
+                    })?,
+                    bytes,
+                },
             };
             let sandbox = self.policies.sandbox(source.version, source.path())?;
             prepared.push(Prepared {
@@ -777,6 +1338,7 @@ impl Migrator {
         migration: &Prepared<'_>,
         direction: Direction,
         create_ledger: bool,
+        expected_digest: Option<&str>,
     ) -> (Box<dyn Backend>, Result<Ran, Error>) {
         let source = migration.source;
         let version = source.version;
@@ -884,6 +1446,7 @@ impl Migrator {
         };
         let ddl_mark = mark_before_ddl.then_some(&mark);
         let mut digest = None;
+        let mut trace = expected_digest.map(|_| crate::plan::Trace::default());
         let (outcome, progress) = match &migration.body {
             PreparedBody::Sql { up, down, .. } => {
                 let script = match direction {
@@ -893,13 +1456,39 @@ impl Migrator {
                 match script {
                     Some(sql) => {
                         digest = Some(sha256_hex(sql.as_bytes()));
+                        if self.log_sql {
+                            for statement in crate::policy::statements(sql) {
+                                self.reporter.event(&Event::Statement {
+                                    version,
+                                    sql: statement,
+                                });
+                            }
+                        }
                         let one_by_one = !transactional || mysql;
-                        run_script(&mut *db, sql, one_by_one, ddl_mark).await
+                        let reporter = self.reporter.clone();
+                        let report = move |done: u64, total: u64| {
+                            reporter.event(&Event::Progress {
+                                version,
+                                done,
+                                total: Some(total),
+                            });
+                        };
+                        run_script(
+                            &mut *db,
+                            sql,
+                            one_by_one,
+                            ddl_mark,
+                            trace.as_mut(),
+                            Some(&report),
+                        )
+                        .await
                     }
                     None => (Err("it has no down script".to_owned()), Progress::default()),
                 }
             }
-            PreparedBody::Component(component) => {
+            PreparedBody::Component {
+                loaded: component, ..
+            } => {
                 let spec = RunSpec {
                     direction,
                     version,
@@ -909,15 +1498,20 @@ impl Migrator {
                     reporter: self.reporter.clone(),
                     transactional,
                     ddl_mark: ddl_mark.cloned(),
+                    trace: trace.is_some(),
+                    stop_before_ddl: false,
+                    log_sql: self.log_sql,
                 };
                 match runtime() {
                     Ok(rt) => {
                         let result = rt.run(component, db, spec).await;
                         db = result.db;
                         digest = Some(result.digest);
+                        trace = result.trace;
                         let progress = Progress {
                             wrote: result.wrote,
                             marked: result.marked,
+                            rows: result.rows_changed,
                         };
                         (result.outcome, progress)
                     }
@@ -926,10 +1520,30 @@ impl Migrator {
             }
         };
         let elapsed = started.elapsed();
+        let outcome = match (outcome, expected_digest, trace) {
+            (Ok(()), Some(expected), Some(trace)) => {
+                let (found, _) = trace.finish();
+                if found == expected {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "it issued other statements (or changed other rows) than in the \
+                         reviewed plan (migration digest {} in the plan, {} now): the \
+                         database changed since the plan was made, or an earlier migration \
+                         of this run could not be simulated. Run `wasmig plan` again and \
+                         review it",
+                        short(expected),
+                        short(&found)
+                    ))
+                }
+            }
+            (outcome, _, _) => outcome,
+        };
         let outcome = match outcome {
             Ok(()) if role_set => db
                 .execute_script("RESET ROLE")
                 .await
+                .map(|_| ())
                 .map_err(|e| format!("cannot leave its policy's role: {e}")),
             other => other,
         };
@@ -1024,6 +1638,7 @@ impl Migrator {
                 version,
                 name: source.name.clone(),
                 elapsed,
+                rows: progress.rows,
             }),
         )
     }
@@ -1098,10 +1713,80 @@ impl Migrator {
                     error: None,
                     statements_digest,
                 };
-                ledger::record(db, &entry).await
+                ledger::record(db, &entry).await?;
+                let steps = match &migration.body {
+                    PreparedBody::Sql {
+                        up,
+                        down,
+                        no_transaction,
+                    } => sql_steps(source, up, down.as_deref(), *no_transaction),
+                    PreparedBody::Component { loaded, bytes } => {
+                        vec![(
+                            ledger::Step::Down,
+                            ledger::StoredStep {
+                                path: source.path().display().to_string(),
+                                no_transaction: !loaded.transactional(),
+                                bytes: bytes.clone(),
+                            },
+                        )]
+                    }
+                };
+                let steps: Vec<_> = steps.iter().map(|(step, s)| (*step, s)).collect();
+                ledger::store_steps(db, source.version, &steps).await?;
+                let mut event =
+                    self.history_event(source.version, &source.name, ledger::Action::Apply);
+                event.checksum = Some(migration.checksum.clone());
+                event.execution_ms = entry.execution_ms.into();
+                ledger::log_event(db, &event).await
             }
-            Direction::Down => ledger::remove(db, source.version).await,
+            Direction::Down => {
+                ledger::remove(db, source.version).await?;
+                let mut event =
+                    self.history_event(source.version, &source.name, ledger::Action::Revert);
+                event.checksum = Some(migration.checksum.clone());
+                event.execution_ms = Some(i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
+                ledger::log_event(db, &event).await
+            }
         }
+    }
+}
+
+/// What the ledger keeps of a SQL migration: its up script (to show what an
+/// edit changed) and its down script (to revert it without its file).
+fn sql_steps(
+    source: &MigrationSource,
+    up: &str,
+    down: Option<&str>,
+    no_transaction: bool,
+) -> Vec<(ledger::Step, ledger::StoredStep)> {
+    let step = |bytes: &str| ledger::StoredStep {
+        path: source.path().display().to_string(),
+        no_transaction,
+        bytes: bytes.as_bytes().to_vec(),
+    };
+    let mut steps = vec![(ledger::Step::Up, step(up))];
+    if let Some(down) = down {
+        steps.push((ledger::Step::Down, step(down)));
+    }
+    steps
+}
+
+/// What the ledger keeps of a migration read from its file.
+fn steps_to_keep(
+    source: &MigrationSource,
+    payload: &Payload,
+    no_transaction: bool,
+) -> Vec<(ledger::Step, ledger::StoredStep)> {
+    match payload {
+        Payload::Sql { up, down, .. } => sql_steps(source, up, down.as_deref(), no_transaction),
+        Payload::Component { bytes, .. } => vec![(
+            ledger::Step::Down,
+            ledger::StoredStep {
+                path: source.path().display().to_string(),
+                no_transaction,
+                bytes: bytes.clone(),
+            },
+        )],
     }
 }
 
@@ -1112,23 +1797,44 @@ struct Progress {
     wrote: bool,
     /// The interrupted mark was written before a DDL statement.
     marked: bool,
+    /// Rows changed, as the engine reported them.
+    rows: u64,
 }
+
+/// A SQL script with at least this many statements runs statement by
+/// statement and reports its progress.
+const PROGRESS_STATEMENTS: usize = 50;
 
 /// Runs a SQL script: in one call when it runs inside a transaction that
 /// can roll all of it back, statement by statement when it cannot (so the
 /// error says which statement failed and what ran before it). With
 /// `ddl_mark`, the mark is written just before the first DDL statement.
+///
+/// With `trace`, every statement runs on its own and is recorded with the
+/// rows it changed.
 async fn run_script(
     db: &mut dyn Backend,
     sql: &str,
     statement_by_statement: bool,
     ddl_mark: Option<&InterruptedMark>,
+    mut trace: Option<&mut crate::plan::Trace>,
+    report: Option<&dyn Fn(u64, u64)>,
 ) -> (Result<(), String>, Progress) {
-    if !statement_by_statement {
-        let result = db.execute_script(sql).await.map_err(|e| e.to_string());
-        return (result, Progress::default());
-    }
     let statements = crate::policy::statements(sql);
+    let long = statements.len() >= PROGRESS_STATEMENTS;
+    if !statement_by_statement && trace.is_none() && !long {
+        return match db.execute_script(sql).await {
+            Ok(rows) => (
+                Ok(()),
+                Progress {
+                    rows,
+                    ..Progress::default()
+                },
+            ),
+            Err(e) => (Err(e.to_string()), Progress::default()),
+        };
+    }
+    let total = statements.len() as u64;
     let mut progress = Progress::default();
     for (i, statement) in statements.iter().enumerate() {
         if let Some(mark) = ddl_mark
@@ -1140,7 +1846,32 @@ async fn run_script(
             }
             progress.marked = true;
         }
-        if let Err(e) = db.execute_script(statement).await {
+        let result = match &mut trace {
+            // DDL reports no rows (and some engines cannot prepare it).
+            Some(trace) if crate::policy::is_ddl(statement) => {
+                let result = db.execute_script(statement).await;
+                let outcome = match &result {
+                    Ok(_) => Ok(None),
+                    Err(e) => Err(e.message.as_str()),
+                };
+                trace.record("sql", statement, &[], outcome);
+                result
+            }
+            Some(trace) => {
+                let result = db.execute(statement, &[]).await;
+                let outcome = match &result {
+                    Ok(n) => Ok(Some(*n)),
+                    Err(e) => Err(e.message.as_str()),
+                };
+                trace.record("sql", statement, &[], outcome);
+                result
+            }
+            None => db.execute_script(statement).await,
+        };
+        if let Ok(rows) = &result {
+            progress.rows += rows;
+        }
+        if let Err(e) = result {
             let preview: String = statement.chars().take(120).collect();
             return (
                 Err(format!(
@@ -1152,8 +1883,18 @@ async fn run_script(
             );
         }
         progress.wrote = true;
+        if let Some(report) = report
+            && long
+        {
+            report(i as u64 + 1, total);
+        }
     }
     (Ok(()), progress)
+}
+
+/// The first 12 hex digits of a digest, as messages show it.
+fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
 }
 
 /// Stops a run whose lease was taken over while it stalled.

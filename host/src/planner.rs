@@ -1,7 +1,7 @@
 //! The planner: what the directory and the ledger say together, and what
 //! `up` and `down` would do. Plain functions over data, no I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -148,6 +148,9 @@ pub struct UpOptions {
     pub allow_out_of_order: bool,
     /// Carry on when applied migrations are missing from the directory.
     pub ignore_missing: bool,
+    /// The digest of the reviewed plan (`wasmig plan`): refuse to apply
+    /// anything else.
+    pub expect_plan: Option<String>,
 }
 
 /// What `down` reverts.
@@ -200,12 +203,18 @@ pub fn plan_up(statuses: &[MigrationStatus], options: &UpOptions) -> Result<Vec<
     Ok(pending.iter().take(limit).map(|s| s.version).collect())
 }
 
-/// The versions `down` reverts, newest first.
+/// The versions `down` reverts, newest first. `stored` holds the versions
+/// whose down step the ledger keeps, which can be reverted without their
+/// files.
 ///
 /// # Errors
-/// [`Error::Refused`] when a migration to revert failed, changed or is
-/// missing from the directory.
-pub fn plan_down(statuses: &[MigrationStatus], target: DownTarget) -> Result<Vec<Version>, Error> {
+/// [`Error::Refused`] when a migration to revert failed, changed, or is
+/// missing from the directory with no down step kept.
+pub fn plan_down(
+    statuses: &[MigrationStatus],
+    target: DownTarget,
+    stored: &BTreeSet<Version>,
+) -> Result<Vec<Version>, Error> {
     let applied: Vec<&MigrationStatus> = statuses
         .iter()
         .rev()
@@ -220,16 +229,18 @@ pub fn plan_down(statuses: &[MigrationStatus], target: DownTarget) -> Result<Vec
     };
     for s in &chosen {
         match s.status {
-            State::Missing => {
+            State::Missing if !stored.contains(&s.version) => {
                 return Err(Error::Refused(format!(
-                    "cannot revert {}: its file is no longer in the migrations directory; \
-                     restore it (e.g. from version control) and run `wasmig down` again",
+                    "cannot revert {}: its file is no longer in the migrations directory and \
+                     the ledger keeps no down step for it (it is irreversible, or was applied \
+                     by a wasmig that kept none); restore the file (e.g. from version control) \
+                     and run `wasmig down` again",
                     describe(s)
                 )));
             }
             State::Changed => return Err(changed_error(s)),
             State::Failed => return Err(failed_error(s)),
-            State::Applied | State::Pending => {}
+            State::Missing | State::Applied | State::Pending => {}
         }
     }
     Ok(chosen.into_iter().map(|s| s.version).collect())
@@ -409,12 +420,33 @@ mod tests {
         let sources = [source(1), source(2), source(3), source(4)];
         let ledger = [entry(1, "sum1"), entry(2, "sum2"), entry(3, "sum3")];
         let statuses = reconcile(&sources, &ledger);
-        assert_eq!(plan_down(&statuses, DownTarget::To(1)).unwrap(), [3, 2]);
         assert_eq!(
-            plan_down(&statuses, DownTarget::To(3)).unwrap(),
+            plan_down(&statuses, DownTarget::To(1), &BTreeSet::new()).unwrap(),
+            [3, 2]
+        );
+        assert_eq!(
+            plan_down(&statuses, DownTarget::To(3), &BTreeSet::new()).unwrap(),
             Vec::<Version>::new()
         );
-        assert_eq!(plan_down(&statuses, DownTarget::To(0)).unwrap(), [3, 2, 1]);
-        assert_eq!(plan_down(&statuses, DownTarget::Steps(2)).unwrap(), [3, 2]);
+        assert_eq!(
+            plan_down(&statuses, DownTarget::To(0), &BTreeSet::new()).unwrap(),
+            [3, 2, 1]
+        );
+        assert_eq!(
+            plan_down(&statuses, DownTarget::Steps(2), &BTreeSet::new()).unwrap(),
+            [3, 2]
+        );
+    }
+
+    #[test]
+    fn down_reverts_a_missing_migration_only_with_a_stored_down_step() {
+        let statuses = reconcile(&[source(1)], &[entry(1, "sum1"), entry(2, "sum2")]);
+        let err = plan_down(&statuses, DownTarget::Steps(1), &BTreeSet::new()).unwrap_err();
+        assert!(err.to_string().contains("no down step"), "{err}");
+        let stored = BTreeSet::from([2]);
+        assert_eq!(
+            plan_down(&statuses, DownTarget::Steps(1), &stored).unwrap(),
+            [2]
+        );
     }
 }

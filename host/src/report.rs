@@ -79,6 +79,14 @@ pub enum Event<'a> {
         /// Units in all, when known.
         total: Option<u64>,
     },
+    /// A migration issues a statement (reported when the migrator was asked
+    /// to log SQL).
+    Statement {
+        /// The migration's version.
+        version: Version,
+        /// The statement.
+        sql: &'a str,
+    },
     /// A migration finished and was committed.
     Finished {
         /// Its version.

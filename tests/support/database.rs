@@ -95,19 +95,19 @@ impl Database {
     }
 
     /// The schema (tables, indexes, routines, triggers) without wasmig's
-    /// ledger, as the engine's own tools describe it.
+    /// own tables, as the engine's own tools describe it.
     pub fn schema(&self) -> String {
         match self.engine {
             Engine::Sqlite => self
                 .column(
                     "SELECT type || ' ' || name || ': ' || coalesce(sql, '') FROM sqlite_schema \
-                     WHERE name NOT LIKE 'wasmig_%' ORDER BY type, name",
+                     WHERE tbl_name NOT LIKE 'wasmig_%' ORDER BY type, name",
                 )
                 .join("\n"),
             Engine::Postgres => {
                 let dump = run(Command::new("pg_dump")
                     .args(["--no-owner", "--no-privileges", "--schema-only"])
-                    .arg("--exclude-table=wasmig_migrations")
+                    .arg("--exclude-table=wasmig_*")
                     .arg(format!("{}/{}", postgres_server(), self.name)));
                 dump.lines()
                     .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
@@ -123,7 +123,9 @@ impl Database {
                     "--skip-triggers",
                 ]);
                 cmd.args(mysql_args());
-                cmd.arg(format!("--ignore-table={}.wasmig_migrations", self.name));
+                for table in ["wasmig_migrations", "wasmig_payloads", "wasmig_history"] {
+                    cmd.arg(format!("--ignore-table={}.{table}", self.name));
+                }
                 cmd.arg(&self.name);
                 let tables = run(&mut cmd);
                 let routines = self.column(

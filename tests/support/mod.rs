@@ -181,6 +181,39 @@ impl Project {
             .unwrap()
     }
 
+    /// Runs `wasmig` on this project with extra environment variables.
+    pub fn wasmig_with(&self, vars: &[(&str, &str)], args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_wasmig"))
+            .current_dir(self.root.path())
+            .env_remove("DATABASE_URL")
+            .env("WASMIG_CACHE_DIR", test_cache())
+            .envs(vars.iter().copied())
+            .arg("--dir")
+            .arg(&self.migrations)
+            .arg("--database-url")
+            .arg(self.db.url())
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        Run::from(output)
+    }
+
+    /// Runs `wasmig` in the project's root with only `args`: the database
+    /// and directory come from `wasmig.toml`, `.env` or `vars`.
+    pub fn wasmig_bare(&self, vars: &[(&str, &str)], args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_wasmig"))
+            .current_dir(self.root.path())
+            .env_remove("DATABASE_URL")
+            .env("WASMIG_CACHE_DIR", test_cache())
+            .envs(vars.iter().copied())
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        Run::from(output)
+    }
+
     /// Runs `wasmig` on another migrations directory with this project's
     /// database.
     pub fn wasmig_on(&self, dir: &Path, args: &[&str]) -> Run {

@@ -291,11 +291,12 @@ pub trait Backend: Send {
     async fn execute_batch(&mut self, sql: &str, param_sets: &[Vec<Value>])
     -> Result<u64, DbError>;
 
-    /// Runs a multi-statement script without parameters.
+    /// Runs a multi-statement script without parameters; returns the rows
+    /// its statements changed, as the engine reports them.
     ///
     /// # Errors
     /// Returns the first database error.
-    async fn execute_script(&mut self, sql: &str) -> Result<(), DbError>;
+    async fn execute_script(&mut self, sql: &str) -> Result<u64, DbError>;
 
     /// Opens a cursor over a query's result, as it is now.
     ///

@@ -237,10 +237,13 @@ impl Backend for MysqlBackend {
         Ok(changed)
     }
 
-    async fn execute_script(&mut self, sql: &str) -> Result<(), DbError> {
+    async fn execute_script(&mut self, sql: &str) -> Result<u64, DbError> {
         let mut results = self.conn.execute_many(AssertSqlSafe(sql));
-        while results.try_next().await.map_err(to_db_error)?.is_some() {}
-        Ok(())
+        let mut rows = 0;
+        while let Some(done) = results.try_next().await.map_err(to_db_error)? {
+            rows += done.rows_affected();
+        }
+        Ok(rows)
     }
 
     async fn open_cursor(&mut self, sql: &str, params: &[Value]) -> Result<CursorId, DbError> {

@@ -236,9 +236,11 @@ impl Backend for SqliteBackend {
         Ok(changed)
     }
 
-    async fn execute_script(&mut self, sql: &str) -> Result<(), DbError> {
+    async fn execute_script(&mut self, sql: &str) -> Result<u64, DbError> {
         self.arm();
-        self.conn.execute_batch(sql).map_err(to_db_error)
+        let before = self.conn.total_changes();
+        self.conn.execute_batch(sql).map_err(to_db_error)?;
+        Ok(self.conn.total_changes().saturating_sub(before))
     }
 
     async fn open_cursor(&mut self, sql: &str, params: &[Value]) -> Result<CursorId, DbError> {

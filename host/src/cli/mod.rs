@@ -11,9 +11,10 @@ use anyhow::{Context, Result};
 use wasmig::Migrator;
 use wasmig::backend::DatabaseUrl;
 use wasmig::config::LoadedConfig;
-use wasmig::planner::{DownTarget, UpOptions};
+use wasmig::planner::{DownTarget, State, UpOptions};
+use wasmig::report::LogLevel;
 
-use crate::{Cli, Command, Format, Global, LockArg, Resolution};
+use crate::{Cli, Command, Format, Global, LockArg, Resolution, Selection};
 
 /// Settings resolved from flags, the environment and `wasmig.toml`.
 struct Settings {
@@ -23,6 +24,8 @@ struct Settings {
     config: LoadedConfig,
     env_name: String,
     quiet: bool,
+    verbosity: LogLevel,
+    log_sql: bool,
     lock_timeout: std::time::Duration,
     lock_mode: wasmig::lock::LockMode,
     cache_dir: Option<PathBuf>,
@@ -44,8 +47,8 @@ impl Settings {
         let extra_dirs: Vec<PathBuf> = dirs.collect();
         let raw_url = match &global.database_url {
             Some(url) => url.clone(),
-            None => match std::env::var("DATABASE_URL") {
-                Ok(url) if !url.is_empty() => url,
+            None => match config.var("DATABASE_URL") {
+                Some(url) if !url.is_empty() => url,
                 _ => match config.database_url(&global.env_name)? {
                     Some(url) => url,
                     None => format!("sqlite:{}", config.root.join("wasmig.db").display()),
@@ -66,6 +69,22 @@ impl Settings {
             config,
             env_name: global.env_name.clone(),
             quiet: global.quiet,
+            verbosity: match global.verbose {
+                0 => std::env::var("RUST_LOG")
+                    .ok()
+                    .and_then(|level| match level.trim().to_ascii_lowercase().as_str() {
+                        "error" => Some(LogLevel::Error),
+                        "warn" => Some(LogLevel::Warn),
+                        "info" => Some(LogLevel::Info),
+                        "debug" => Some(LogLevel::Debug),
+                        "trace" => Some(LogLevel::Trace),
+                        _ => None,
+                    })
+                    .unwrap_or(LogLevel::Info),
+                1 => LogLevel::Debug,
+                _ => LogLevel::Trace,
+            },
+            log_sql: global.log_sql,
             lock_timeout: std::time::Duration::from_secs(global.lock_timeout),
             lock_mode: match global.lock_mode {
                 LockArg::Session => wasmig::lock::LockMode::Session,
@@ -77,7 +96,7 @@ impl Settings {
 
     fn migrator(&self) -> Result<Migrator> {
         let policies = wasmig::policy::Policies::new(
-            self.config.config.limits.clone(),
+            self.config.limits(&self.env_name)?,
             &self.config.config.policy,
             &self.config.root,
         )?;
@@ -87,7 +106,16 @@ impl Settings {
             .with_lock_timeout(self.lock_timeout)
             .with_lock_mode(self.lock_mode)
             .with_cache_dir(self.cache_dir.clone())
-            .with_reporter(Arc::new(render::Console::new(self.quiet)));
+            .with_protected(self.config.env(&self.env_name).protected)
+            .with_log_sql(self.log_sql)
+            .with_reporter(Arc::new(render::Console::new(
+                if self.quiet {
+                    LogLevel::Warn
+                } else {
+                    self.verbosity
+                },
+                self.quiet,
+            )));
         for dir in &self.extra_dirs {
             migrator = migrator.with_dir(dir.clone());
         }
@@ -96,6 +124,49 @@ impl Settings {
         }
         Ok(migrator)
     }
+}
+
+fn up_options(select: &Selection) -> UpOptions {
+    UpOptions {
+        to: select.to,
+        count: select.count,
+        allow_out_of_order: select.allow_out_of_order,
+        ignore_missing: select.ignore_missing,
+        expect_plan: None,
+    }
+}
+
+/// Asks `question` on the terminal; `yes` answers it. Without a terminal
+/// and without `--yes`, refuses rather than guess.
+fn confirm(question: &str, yes: bool, command: &str) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "`wasmig {command}` asks for confirmation, and there is no terminal to ask on: \
+             review the output above and run `wasmig {command} --yes`"
+        );
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+/// Prints the plan; fails when a migration fails in the simulation.
+async fn plan(ctx: &Settings, options: &UpOptions, format: Format) -> Result<ExitCode> {
+    let plan = ctx.migrator()?.plan(options).await?;
+    match format {
+        Format::Table => render::plan(&plan, &ctx.url, &ctx.env_name),
+        Format::Json => render::plan_json(&plan, &ctx.url, &ctx.env_name)?,
+    }
+    Ok(match plan.failure() {
+        Some(_) => ExitCode::FAILURE,
+        None => ExitCode::SUCCESS,
+    })
 }
 
 pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
@@ -118,16 +189,16 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Up(args) => {
-            let options = UpOptions {
-                to: args.to,
-                count: args.count,
-                allow_out_of_order: args.allow_out_of_order,
-                ignore_missing: args.ignore_missing,
-            };
+            let mut options = up_options(&args.select);
+            if args.dry_run {
+                return plan(&ctx, &options, args.format).await;
+            }
+            options.expect_plan = args.expect_plan;
             let report = ctx.migrator()?.up(&options).await?;
             render::summary(&report, "applied", &ctx.url, &ctx.env_name);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plan(args) => plan(&ctx, &up_options(&args.select), args.format).await,
         Command::Down(args) => {
             let target = match (args.steps, args.to) {
                 (_, Some(to)) => DownTarget::To(to),
@@ -139,11 +210,32 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Status(args) => {
             let statuses = ctx.migrator()?.status().await?;
+            let wanted = [
+                (args.applied, State::Applied),
+                (args.pending, State::Pending),
+                (args.failed, State::Failed),
+                (args.missing, State::Missing),
+                (args.changed, State::Changed),
+            ];
+            let filtered = wanted.iter().any(|(on, _)| *on);
+            let shown: Vec<_> = statuses
+                .iter()
+                .filter(|s| !filtered || wanted.contains(&(true, s.status)))
+                .cloned()
+                .collect();
             match args.format {
-                Format::Table => render::status_table(&statuses),
-                Format::Json => render::status_json(&statuses, &ctx.url, &ctx.env_name)?,
+                Format::Table => render::status_table(&shown),
+                Format::Json => render::status_json(&shown, &ctx.url, &ctx.env_name)?,
             }
-            Ok(ExitCode::SUCCESS)
+            let wrong = statuses
+                .iter()
+                .any(|s| matches!(s.status, State::Failed | State::Missing | State::Changed));
+            let pending = statuses.iter().any(|s| s.status == State::Pending);
+            Ok(match (args.exit_code, wrong, pending) {
+                (false, _, _) | (true, false, false) => ExitCode::SUCCESS,
+                (true, true, _) => ExitCode::from(4),
+                (true, false, true) => ExitCode::from(3),
+            })
         }
         Command::Resolve(args) => {
             let applied = args.state == Resolution::Applied;
@@ -165,6 +257,67 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
                 "recorded {n} migration(s) up to {} as applied, without running them",
                 args.migration
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::History(args) => {
+            let events: Vec<_> = ctx
+                .migrator()?
+                .history()
+                .await?
+                .into_iter()
+                .filter(|e| args.migration.is_none_or(|v| e.version == v))
+                .collect();
+            match args.format {
+                Format::Table => render::history(&events),
+                Format::Json => {
+                    let doc = serde_json::json!({ "format": 1, "events": events });
+                    println!("{}", serde_json::to_string_pretty(&doc)?);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Repair(args) => {
+            let migrator = ctx.migrator()?;
+            let repairs = migrator.repairs().await?;
+            if repairs.is_empty() {
+                println!("nothing to repair: no applied migration was edited");
+                return Ok(ExitCode::SUCCESS);
+            }
+            for repair in &repairs {
+                render::repair(repair);
+            }
+            let question = format!(
+                "Record the edited file(s) as what ran, for {} migration(s)? Nothing runs.",
+                repairs.len()
+            );
+            if !confirm(&question, args.yes, "repair")? {
+                println!("nothing was repaired");
+                return Ok(ExitCode::FAILURE);
+            }
+            let n = migrator.repair(&repairs).await?;
+            println!("re-stamped {n} migration(s) with the checksums of their files");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reset(args) => {
+            if ctx.config.env(&ctx.env_name).protected {
+                anyhow::bail!(
+                    "environment `{}` is protected (`protected = true` in wasmig.toml): `reset` \
+                     would revert every migration and lose its data. Nothing was changed",
+                    ctx.env_name
+                );
+            }
+            let question = format!(
+                "Revert every migration of {} ({}) and apply them all again? Data they \
+                 created is lost.",
+                ctx.url, ctx.env_name
+            );
+            if !confirm(&question, args.yes, "reset")? {
+                println!("nothing was reset");
+                return Ok(ExitCode::FAILURE);
+            }
+            let (reverted, applied) = ctx.migrator()?.reset().await?;
+            render::summary(&reverted, "reverted", &ctx.url, &ctx.env_name);
+            render::summary(&applied, "applied", &ctx.url, &ctx.env_name);
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect(args) => {

@@ -8,37 +8,83 @@ use std::time::{Duration, Instant};
 use wasmig::RunReport;
 use wasmig::backend::DatabaseUrl;
 use wasmig::migrator::Inspection;
+use wasmig::plan::{Plan, Simulation, show_value};
 use wasmig::planner::MigrationStatus;
 use wasmig::report::{Direction, Event, LogLevel, Reporter};
 
-/// Prints events to stderr, one line each; progress at most once a second
-/// per migration.
+/// Prints events to stderr: one line each, and progress as a bar redrawn
+/// in place on a terminal (a line at most once a second otherwise).
 pub(crate) struct Console {
+    /// The least severe migration log line shown.
+    level: LogLevel,
     quiet: bool,
-    last_progress: Mutex<HashMap<i64, Instant>>,
+    tty: bool,
+    progress: Mutex<ProgressState>,
+}
+
+#[derive(Default)]
+struct ProgressState {
+    last: HashMap<i64, Instant>,
+    /// A bar is drawn on the current line.
+    drawn: bool,
 }
 
 impl Console {
-    pub(crate) fn new(quiet: bool) -> Self {
+    pub(crate) fn new(level: LogLevel, quiet: bool) -> Self {
+        use std::io::IsTerminal;
         Self {
+            level,
             quiet,
-            last_progress: Mutex::new(HashMap::new()),
+            tty: std::io::stderr().is_terminal(),
+            progress: Mutex::new(ProgressState::default()),
         }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ProgressState> {
+        self.progress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// `[#####-----]  45%`, or a count when the total is unknown.
+fn bar(done: u64, total: Option<u64>) -> String {
+    match total {
+        Some(total) if total > 0 => {
+            let done = done.min(total);
+            let width = 30u64;
+            let filled = done * width / total;
+            format!(
+                "[{}{}] {:>3}% {done}/{total}",
+                "#".repeat(usize::try_from(filled).unwrap_or(0)),
+                "-".repeat(usize::try_from(width - filled).unwrap_or(0)),
+                done * 100 / total
+            )
+        }
+        _ => format!("{done}"),
     }
 }
 
 impl Reporter for Console {
     fn event(&self, event: &Event<'_>) {
         let mut err = std::io::stderr().lock();
+        let mut state = self.state();
+        let clear_bar = |err: &mut std::io::StderrLock<'_>, state: &mut ProgressState| {
+            if state.drawn {
+                let _ = write!(err, "\r\x1b[2K");
+                state.drawn = false;
+            }
+        };
         match event {
             Event::Log {
                 version,
                 level,
                 message,
             } => {
-                if self.quiet && *level < LogLevel::Warn {
+                if *level < self.level {
                     return;
                 }
+                clear_bar(&mut err, &mut state);
                 let level = match level {
                     LogLevel::Trace => "trace",
                     LogLevel::Debug => "debug",
@@ -49,7 +95,13 @@ impl Reporter for Console {
                 let _ = writeln!(err, "  [{version}] {level}: {message}");
             }
             Event::Warning { message } => {
+                clear_bar(&mut err, &mut state);
                 let _ = writeln!(err, "warning: {message}");
+            }
+            Event::Statement { version, sql } => {
+                clear_bar(&mut err, &mut state);
+                let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+                let _ = writeln!(err, "  [{version}] sql: {sql}");
             }
             _ if self.quiet => {}
             Event::Building { crates } => {
@@ -83,19 +135,24 @@ impl Reporter for Console {
                 total,
             } => {
                 let now = Instant::now();
-                let mut last = self
-                    .last_progress
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                let due = last
+                let every = if self.tty {
+                    Duration::from_millis(100)
+                } else {
+                    Duration::from_secs(1)
+                };
+                let due = state
+                    .last
                     .get(version)
-                    .is_none_or(|t| now.duration_since(*t) >= Duration::from_secs(1));
+                    .is_none_or(|t| now.duration_since(*t) >= every);
                 if due || Some(*done) == *total {
-                    last.insert(*version, now);
-                    let _ = match total {
-                        Some(total) => writeln!(err, "  [{version}] {done}/{total}"),
-                        None => writeln!(err, "  [{version}] {done}"),
-                    };
+                    state.last.insert(*version, now);
+                    if self.tty {
+                        let _ = write!(err, "\r\x1b[2K  [{version}] {}", bar(*done, *total));
+                        let _ = err.flush();
+                        state.drawn = true;
+                    } else {
+                        let _ = writeln!(err, "  [{version}] {}", bar(*done, *total));
+                    }
                 }
             }
             Event::Finished {
@@ -104,6 +161,7 @@ impl Reporter for Console {
                 elapsed,
                 ..
             } => {
+                clear_bar(&mut err, &mut state);
                 let _ = writeln!(err, "  ok {version} {name} ({})", millis(*elapsed));
             }
             _ => {}
@@ -121,8 +179,9 @@ pub(crate) fn summary(report: &RunReport, verb: &str, url: &DatabaseUrl, env: &s
         return;
     }
     let total: Duration = report.migrations.iter().map(|m| m.elapsed).sum();
+    let rows: u64 = report.migrations.iter().map(|m| m.rows).sum();
     println!(
-        "{verb} {} migration(s) on {url} ({env}) in {}",
+        "{verb} {} migration(s) on {url} ({env}) in {}, {rows} row(s) changed",
         report.migrations.len(),
         millis(total)
     );
@@ -139,9 +198,10 @@ pub(crate) fn status_table(statuses: &[MigrationStatus]) {
         "KIND",
         "STATUS",
         "APPLIED AT",
+        "DURATION",
         "CHECKSUM",
     ];
-    let rows: Vec<[String; 6]> = statuses
+    let rows: Vec<[String; 7]> = statuses
         .iter()
         .map(|s| {
             [
@@ -150,32 +210,15 @@ pub(crate) fn status_table(statuses: &[MigrationStatus]) {
                 s.kind.to_string(),
                 s.status.as_str().to_owned(),
                 s.applied_at.clone().unwrap_or_else(|| "-".into()),
+                s.execution_ms
+                    .map_or_else(|| "-".into(), |ms| format!("{ms} ms")),
                 s.checksum
                     .as_deref()
                     .map_or_else(|| "(not built)".into(), |c| c[..12.min(c.len())].to_owned()),
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[String]| {
-        cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_owned()
-    };
-    println!("{}", line(&header.map(str::to_owned)));
-    for row in &rows {
-        println!("{}", line(row));
-    }
+    print_table(&header, &rows);
 }
 
 pub(crate) fn status_json(
@@ -184,6 +227,7 @@ pub(crate) fn status_json(
     env: &str,
 ) -> anyhow::Result<()> {
     let doc = serde_json::json!({
+        "format": 1,
         "database": url.to_string(),
         "environment": env,
         "migrations": statuses,
@@ -279,5 +323,259 @@ fn join_or_none(items: &[String]) -> String {
         "none".to_owned()
     } else {
         items.join(", ")
+    }
+}
+
+/// Prints a plan for people: each migration with its statements, then the
+/// digest and the command that applies exactly this plan.
+pub(crate) fn plan(plan: &Plan, url: &DatabaseUrl, env: &str) {
+    if plan.migrations.is_empty() {
+        println!("nothing to do: {url} ({env}) is up to date");
+        println!("plan digest: {}", plan.digest);
+        return;
+    }
+    println!(
+        "plan for {url} ({env}): {} pending migration(s), simulated in a transaction that \
+         was rolled back",
+        plan.migrations.len()
+    );
+    for m in &plan.migrations {
+        println!();
+        println!(
+            "{} {} ({}, {})",
+            m.version,
+            m.name,
+            m.kind,
+            m.path.display()
+        );
+        let counted = format!(
+            "{} statement(s), {} row(s) changed",
+            m.statements_total, m.rows_affected
+        );
+        match &m.simulation {
+            Simulation::Simulated => println!("  simulated: {counted}"),
+            Simulation::NotSimulated { reason } => {
+                println!("  NOT SIMULATED ({reason}); it will run for real on `up`");
+                if m.statements.is_empty() {
+                    println!("  its statements are known only when it runs");
+                }
+            }
+            Simulation::Failed { reason } => {
+                println!("  FAILS: {reason}");
+                println!("  `up` would stop here and roll it back");
+            }
+            Simulation::NotReached => println!("  not reached: an earlier migration fails"),
+        }
+        for st in &m.statements {
+            let sql = st.sql.split_whitespace().collect::<Vec<_>>().join(" ");
+            let rows = match (st.rows, &st.error) {
+                (_, Some(e)) => format!("  -> error: {e}"),
+                (Some(n), None) => format!("  -> {n} row(s)"),
+                (None, None) => String::new(),
+            };
+            println!("    {} {sql}{rows}", st.call);
+            for set in &st.params {
+                if !set.is_empty() {
+                    let shown: Vec<String> = set.iter().map(show_value).collect();
+                    println!("      ({})", shown.join(", "));
+                }
+            }
+            if st.param_sets > st.params.len() as u64 {
+                println!(
+                    "      … {} more parameter set(s)",
+                    st.param_sets - st.params.len() as u64
+                );
+            }
+        }
+        let shown = m.statements.len() as u64;
+        if m.statements_total > shown {
+            println!("    … {} more statement(s)", m.statements_total - shown);
+        }
+    }
+    println!();
+    println!("plan digest: {}", plan.digest);
+    match plan.failure() {
+        Some(m) => println!("migration {} fails: fix it before applying", m.version),
+        None => println!(
+            "apply exactly this plan with: wasmig up --expect-plan {}",
+            plan.digest
+        ),
+    }
+}
+
+/// Prints a plan as one JSON document.
+pub(crate) fn plan_json(plan: &Plan, url: &DatabaseUrl, env: &str) -> anyhow::Result<()> {
+    let doc = serde_json::json!({
+        "database": url.to_string(),
+        "environment": env,
+        "digest": plan.digest,
+        "migrations": plan.migrations,
+    });
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(())
+}
+
+/// Prints the history, oldest first.
+pub(crate) fn history(events: &[wasmig::ledger::HistoryEvent]) {
+    if events.is_empty() {
+        println!("no history yet");
+        return;
+    }
+    let header = [
+        "AT", "ACTION", "VERSION", "NAME", "ENV", "BY", "DURATION", "CHECKSUM",
+    ];
+    let rows: Vec<[String; 8]> = events
+        .iter()
+        .map(|e| {
+            [
+                e.at.clone(),
+                e.action.as_str().to_owned(),
+                e.version.to_string(),
+                e.name.clone(),
+                e.environment.clone(),
+                e.actor.clone(),
+                e.execution_ms
+                    .map_or_else(|| "-".into(), |ms| format!("{ms} ms")),
+                e.checksum
+                    .as_deref()
+                    .map_or_else(|| "-".into(), |c| c[..12.min(c.len())].to_owned()),
+            ]
+        })
+        .collect();
+    print_table(&header, &rows);
+}
+
+fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    println!("{}", line(&header.map(str::to_owned)));
+    for row in rows {
+        println!("{}", line(row));
+    }
+}
+
+/// Shows what an edit to an applied migration changed.
+pub(crate) fn repair(r: &wasmig::migrator::Repair) {
+    println!(
+        "{} {} ({}): edited after it was applied",
+        r.version,
+        r.name,
+        r.path.display()
+    );
+    println!("  ran:  sha256 {}", r.old_checksum);
+    println!("  file: sha256 {}", r.new_checksum);
+    match (&r.ran, &r.now) {
+        (Some(ran), Some(now)) => {
+            for line in diff(ran, now) {
+                println!("  {line}");
+            }
+        }
+        (None, Some(_)) => {
+            println!(
+                "  (the ledger keeps no copy of the script that ran, so no diff can be shown)"
+            );
+        }
+        _ => println!("  (a component: compare the two builds' sources)"),
+    }
+    println!();
+}
+
+/// A line diff of `old` and `new`: `-` removed, `+` added, two lines of
+/// context around each change.
+fn diff(old: &str, new: &str) -> Vec<String> {
+    let a: Vec<&str> = old.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    if a.len().saturating_mul(b.len()) > 4_000_000 {
+        return vec![format!(
+            "(too large to diff here: {} lines before, {} after)",
+            a.len(),
+            b.len()
+        )];
+    }
+    // Longest common subsequence, from the end.
+    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let mut ops: Vec<(char, &str)> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            ops.push((' ', a[i]));
+            i += 1;
+            j += 1;
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            ops.push(('-', a[i]));
+            i += 1;
+        } else {
+            ops.push(('+', b[j]));
+            j += 1;
+        }
+    }
+    let near = |k: usize| {
+        ops[k.saturating_sub(2)..(k + 3).min(ops.len())]
+            .iter()
+            .any(|(op, _)| *op != ' ')
+    };
+    let mut out = Vec::new();
+    let mut skipped = false;
+    for (k, (op, line)) in ops.iter().enumerate() {
+        if near(k) {
+            if skipped {
+                out.push("…".to_owned());
+                skipped = false;
+            }
+            out.push(format!("{op} {line}"));
+        } else {
+            skipped = true;
+        }
+    }
+    if skipped {
+        out.push("…".to_owned());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_diff_marks_changed_lines_with_context() {
+        let old = "a\nb\nc\nd\ne\nf\ng\n";
+        let new = "a\nb\nc\nD\ne\nf\ng\n";
+        assert_eq!(
+            diff(old, new),
+            ["…", "  b", "  c", "- d", "+ D", "  e", "  f", "…"].map(str::to_owned)
+        );
+    }
+
+    #[test]
+    fn a_bar_shows_the_share_done() {
+        assert_eq!(
+            bar(5, Some(10)),
+            format!("[{}{}]  50% 5/10", "#".repeat(15), "-".repeat(15))
+        );
+        assert_eq!(bar(7, None), "7");
     }
 }

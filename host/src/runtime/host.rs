@@ -65,6 +65,17 @@ pub(crate) struct GuestState {
     /// Statements that passed the policy (guests repeat theirs), so each
     /// distinct statement is parsed once.
     pub(crate) allowed: std::collections::HashSet<String>,
+    /// Records every statement with its outcome (plans, `up --expect-plan`).
+    pub(crate) trace: Option<crate::plan::Trace>,
+    /// A simulation on an engine that commits DDL implicitly: stop before
+    /// the first DDL statement instead of running it.
+    pub(crate) stop_before_ddl: bool,
+    /// The simulation stopped before this DDL statement.
+    pub(crate) stopped_before_ddl: Option<String>,
+    /// Report every statement as an event.
+    pub(crate) log_sql: bool,
+    /// Rows changed by the migration's writes.
+    pub(crate) rows_changed: u64,
 }
 
 /// How many distinct allowed statements a run remembers.
@@ -83,6 +94,11 @@ impl WasiView for GuestState {
 #[derive(Debug, thiserror::Error)]
 #[error("the migration ended the transaction wasmig runs it in; its changes were rolled back")]
 pub struct TransactionEnded;
+
+/// The trap that ends a simulation before a statement that would commit.
+#[derive(Debug, thiserror::Error)]
+#[error("not simulated: the database commits DDL immediately")]
+pub struct StoppedBeforeDdl;
 
 /// The trap raised when a guest breaks a sandbox rule.
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +123,31 @@ impl GuestState {
         }
         self.digest.update(call.as_bytes());
         digest_text(&mut self.digest, sql);
+        if self.log_sql {
+            self.reporter.event(&Event::Statement {
+                version: self.version,
+                sql,
+            });
+        }
         Ok(())
+    }
+
+    /// Adds a statement and its outcome to the trace, when there is one.
+    fn trace<T>(
+        &mut self,
+        call: &'static str,
+        sql: &str,
+        sets: &[Vec<Value>],
+        result: &Result<T, DbError>,
+        rows: impl Fn(&T) -> Option<u64>,
+    ) {
+        if let Some(trace) = &mut self.trace {
+            let outcome = match result {
+                Ok(value) => Ok(rows(value)),
+                Err(e) => Err(e.message.as_str()),
+            };
+            trace.record(call, sql, sets, outcome);
+        }
     }
 
     fn digest_params(&mut self, params: &[Value]) {
@@ -176,7 +216,19 @@ impl GuestState {
 
     /// Before `sql` runs: writes the DDL mark if `sql` is the migration's
     /// first DDL, and notes that the database may change.
-    async fn before_write(&mut self, sql: &str) -> wasmtime::Result<()> {
+    async fn before_write(
+        &mut self,
+        call: &'static str,
+        sql: &str,
+        sets: &[Vec<Value>],
+    ) -> wasmtime::Result<()> {
+        if self.stop_before_ddl && policy::statements(sql).into_iter().any(policy::is_ddl) {
+            if let Some(trace) = &mut self.trace {
+                trace.record(call, sql, sets, Ok(None));
+            }
+            self.stopped_before_ddl = Some(sql.to_owned());
+            return Err(wasmtime::Error::new(StoppedBeforeDdl));
+        }
         self.wrote = true;
         if let Some(mark) = &self.ddl_mark
             && !self.marked
@@ -306,9 +358,12 @@ impl db::Host for GuestState {
         self.check("execute", &sql)?;
         let params = convert::values_from_wit(params);
         self.digest_params(&params);
-        self.before_write(&sql).await?;
+        let sets = std::slice::from_ref(&params);
+        self.before_write("execute", &sql, sets).await?;
         let (deadline, timeout) = (self.deadline, self.sandbox.limits.timeout);
         let result = Self::timed(deadline, timeout, self.db.execute(&sql, &params)).await?;
+        self.trace("execute", &sql, sets, &result, |n| Some(*n));
+        self.rows_changed += result.as_ref().map_or(0, |n| *n);
         self.after_statement()?;
         Ok(result.map_err(wit_error))
     }
@@ -325,6 +380,8 @@ impl db::Host for GuestState {
         self.db.set_result_cap(cap);
         let (deadline, timeout) = (self.deadline, self.sandbox.limits.timeout);
         let result = Self::timed(deadline, timeout, self.db.query(&sql, &params)).await?;
+        let sets = std::slice::from_ref(&params);
+        self.trace("query", &sql, sets, &result, |r| Some(r.rows.len() as u64));
         let result = self.count(result, |rows| Some(rows))?;
         self.after_statement()?;
         Ok(result.map(convert::rows_to_wit).map_err(wit_error))
@@ -344,9 +401,11 @@ impl db::Host for GuestState {
         for set in &sets {
             self.digest_params(set);
         }
-        self.before_write(&sql).await?;
+        self.before_write("execute-batch", &sql, &sets).await?;
         let (deadline, timeout) = (self.deadline, self.sandbox.limits.timeout);
         let result = Self::timed(deadline, timeout, self.db.execute_batch(&sql, &sets)).await?;
+        self.trace("execute-batch", &sql, &sets, &result, |n| Some(*n));
+        self.rows_changed += result.as_ref().map_or(0, |n| *n);
         self.after_statement()?;
         Ok(result.map_err(wit_error))
     }
@@ -356,11 +415,13 @@ impl db::Host for GuestState {
         sql: String,
     ) -> wasmtime::Result<Result<(), types::DbError>> {
         self.check("execute-script", &sql)?;
-        self.before_write(&sql).await?;
+        self.before_write("execute-script", &sql, &[]).await?;
         let (deadline, timeout) = (self.deadline, self.sandbox.limits.timeout);
         let result = Self::timed(deadline, timeout, self.db.execute_script(&sql)).await?;
+        self.trace("execute-script", &sql, &[], &result, |_| None);
+        self.rows_changed += result.as_ref().map_or(0, |n| *n);
         self.after_statement()?;
-        Ok(result.map_err(wit_error))
+        Ok(result.map(|_| ()).map_err(wit_error))
     }
 
     async fn open_cursor(
@@ -373,6 +434,8 @@ impl db::Host for GuestState {
         self.digest_params(&params);
         let (deadline, timeout) = (self.deadline, self.sandbox.limits.timeout);
         let result = Self::timed(deadline, timeout, self.db.open_cursor(&sql, &params)).await?;
+        let sets = std::slice::from_ref(&params);
+        self.trace("open-cursor", &sql, sets, &result, |_| None);
         self.after_statement()?;
         match result {
             Ok(id) => Ok(Ok(self.table.push(CursorHandle(id))?)),

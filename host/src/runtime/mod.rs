@@ -86,6 +86,13 @@ pub(crate) struct RunSpec {
     pub(crate) transactional: bool,
     /// Written just before the migration's first DDL statement (MySQL).
     pub(crate) ddl_mark: Option<crate::ledger::InterruptedMark>,
+    /// Record every statement (plans, `up --expect-plan`).
+    pub(crate) trace: bool,
+    /// Simulating on an engine that commits DDL implicitly: stop before
+    /// the first DDL statement.
+    pub(crate) stop_before_ddl: bool,
+    /// Report every statement as an event.
+    pub(crate) log_sql: bool,
 }
 
 /// The connection, handed back, and how the run went.
@@ -99,6 +106,12 @@ pub(crate) struct RunResult {
     pub(crate) marked: bool,
     /// The digest of the statements and parameters it issued, in order.
     pub(crate) digest: String,
+    /// Every statement with its outcome, when asked for.
+    pub(crate) trace: Option<crate::plan::Trace>,
+    /// A simulation stopped before this DDL statement.
+    pub(crate) stopped_before_ddl: Option<String>,
+    /// Rows changed by its writes.
+    pub(crate) rows_changed: u64,
 }
 
 /// How often the engine's epoch advances: the granularity of the wall-clock
@@ -257,6 +270,11 @@ impl ComponentRuntime {
             deadline,
             env_read: false,
             allowed: std::collections::HashSet::new(),
+            trace: spec.trace.then(crate::plan::Trace::default),
+            stop_before_ddl: spec.stop_before_ddl,
+            stopped_before_ddl: None,
+            log_sql: spec.log_sql,
+            rows_changed: 0,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -326,6 +344,9 @@ impl ComponentRuntime {
             wrote: state.wrote,
             marked: state.marked,
             digest: hex::encode(state.digest.finalize()),
+            trace: state.trace,
+            stopped_before_ddl: state.stopped_before_ddl,
+            rows_changed: state.rows_changed,
         }
     }
 }
