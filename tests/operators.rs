@@ -24,6 +24,44 @@ macro_rules! on_sqlite_and_postgres {
     };
 }
 
+/// MySQL commits DDL immediately: what cannot be rolled back is listed, not
+/// run, and what can is simulated.
+#[test]
+fn mysql_plans_list_ddl_as_not_simulated_and_simulate_the_rest() {
+    let p = Project::on(Engine::Mysql);
+    p.sql(
+        "1_people",
+        "CREATE TABLE people (id BIGINT PRIMARY KEY, first_name TEXT NOT NULL, \
+         last_name TEXT NOT NULL, full_name TEXT);\n\
+         INSERT INTO people (id, first_name, last_name) VALUES (1, 'Ada', 'Lovelace');",
+        Some("DROP TABLE people;"),
+    );
+    p.wasmig(&["up"]).ok();
+    p.sql(
+        "2_shout",
+        "UPDATE people SET last_name = UPPER(last_name);",
+        None,
+    );
+    p.component("3_typed", "typed_values");
+    p.sql("4_more", "CREATE TABLE more (id INTEGER);", None);
+    let before = p.dump();
+    let plan = p.wasmig(&["plan"]).ok();
+    assert_eq!(p.dump(), before, "plan changed the database");
+    let plan = plan.says(&[
+        "2 shout",
+        "simulated: 1 statement(s), 1 row(s) changed",
+        "3 typed",
+        "NOT SIMULATED (MySQL commits DDL statements immediately; it stopped before `CREATE TABLE typed",
+        "4 more",
+        "CREATE TABLE more",
+    ]);
+    assert!(!p.db.has_table("typed") && !p.db.has_table("more"));
+    let digest = digest_of(&plan);
+    p.wasmig(&["up", "--expect-plan", &digest]).ok();
+    assert_eq!(applied(&p), ["1", "2", "3", "4"]);
+    assert_eq!(p.column("SELECT last_name FROM people"), ["LOVELACE"]);
+}
+
 on_sqlite_and_postgres!([
     plan_then_up_with_its_digest_applies_exactly_the_plan,
     a_database_changed_after_the_plan_makes_up_refuse_it,
@@ -42,6 +80,7 @@ on_sqlite_and_postgres!([
     down_to_is_exact_at_the_target,
     the_library_migrates_with_the_same_ledger_as_the_cli,
     a_long_sql_migration_reports_progress_and_the_summary_counts_rows,
+    embedded_migrations_run_with_the_checksums_of_their_files,
 ]);
 
 const PEOPLE: &str = "CREATE TABLE people (id INTEGER PRIMARY KEY, first_name TEXT NOT NULL, \
@@ -521,4 +560,42 @@ fn a_long_sql_migration_reports_progress_and_the_summary_counts_rows(engine: Eng
         run.stdout
     );
     assert_eq!(p.column("SELECT COUNT(*) FROM n"), ["59"]);
+}
+
+fn embedded_migrations_run_with_the_checksums_of_their_files(engine: Engine) {
+    use wasmig::Migrator;
+    use wasmig::backend::DatabaseUrl;
+    use wasmig::planner::UpOptions;
+
+    let p = Project::on(engine);
+    p.sql("1_people", PEOPLE, Some("DROP TABLE people;"));
+    p.component("2_backfill", "backfill_people");
+    // What an application would get from include_bytes!.
+    let files: Vec<(String, Vec<u8>)> = fs::read_dir(&p.migrations)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().into_string().unwrap(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    let borrowed: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    let url = DatabaseUrl::parse(&p.db.url()).unwrap();
+    let migrator = Migrator::embedded(&borrowed, url.clone())
+        .unwrap()
+        .with_cache_dir(Some(support::test_cache()));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let report = runtime
+        .block_on(migrator.up(&UpOptions::default()))
+        .unwrap();
+    assert_eq!(report.migrations.len(), 2);
+    // The directory's files have the checksums the ledger recorded.
+    assert_eq!(p.wasmig(&["status", "--exit-code"]).code, 0);
+    let bad = Migrator::embedded(&[("../escape.sql", b"SELECT 1")], url);
+    assert!(bad.is_err_and(|e| e.to_string().contains("relative")));
 }

@@ -57,6 +57,9 @@ pub struct Migrator {
     protected: bool,
     /// Report every statement as an [`Event::Statement`].
     log_sql: bool,
+    /// Where embedded migrations were written out, kept while the migrator
+    /// lives.
+    _embedded: Option<Arc<tempfile::TempDir>>,
 }
 
 /// What `wasmig inspect` shows about one migration: what it is and the
@@ -186,7 +189,58 @@ impl Migrator {
             actor: ledger::actor(),
             protected: false,
             log_sql: false,
+            _embedded: None,
         }
+    }
+
+    /// A migrator for migrations compiled into the application: each a
+    /// file name (as in a migrations directory, `0001_users.up.sql`,
+    /// `0002_backfill.wasm`, or `0003_x/up.sql`) and its bytes, typically
+    /// from `include_bytes!`. They run exactly as from a directory, with the
+    /// same checksums, so the `wasmig` command and the application agree on
+    /// one ledger.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), wasmig::Error> {
+    /// use wasmig::{Migrator, backend::DatabaseUrl, planner::UpOptions};
+    ///
+    /// const MIGRATIONS: &[(&str, &[u8])] = &[
+    ///     ("0001_users.up.sql", b"CREATE TABLE users (id INTEGER PRIMARY KEY);"),
+    ///     ("0001_users.down.sql", b"DROP TABLE users;"),
+    /// ];
+    /// let url = DatabaseUrl::parse("sqlite:app.db").map_err(wasmig::Error::Config)?;
+    /// Migrator::embedded(MIGRATIONS, url)?.up(&UpOptions::default()).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Refused`] for a name that is not a plain relative path;
+    /// [`Error::Io`] when the files cannot be written out.
+    pub fn embedded(files: &[(&str, &[u8])], url: DatabaseUrl) -> Result<Self, Error> {
+        let dir = tempfile::Builder::new()
+            .prefix("wasmig-embedded-")
+            .tempdir()
+            .map_err(Error::io(std::env::temp_dir()))?;
+        for (name, bytes) in files {
+            let relative = Path::new(name);
+            let plain = relative
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !plain || name.is_empty() {
+                return Err(Error::Refused(format!(
+                    "embedded migration `{name}`: give a file name relative to the migrations \
+                     directory, such as `0001_users.up.sql`"
+                )));
+            }
+            let path = dir.path().join(relative);
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).map_err(Error::io(parent))?;
+            }
+            fs::write(&path, bytes).map_err(Error::io(&path))?;
+        }
+        let mut migrator = Self::new(dir.path(), url);
+        migrator._embedded = Some(Arc::new(dir));
+        Ok(migrator)
     }
 
     /// Reports every statement migrations issue as an [`Event::Statement`]
