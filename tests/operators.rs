@@ -81,6 +81,8 @@ on_sqlite_and_postgres!([
     the_library_migrates_with_the_same_ledger_as_the_cli,
     a_long_sql_migration_reports_progress_and_the_summary_counts_rows,
     embedded_migrations_run_with_the_checksums_of_their_files,
+    failed_and_missing_migrations_show_in_their_filters_and_fail_the_gate,
+    a_ledger_row_deleted_by_hand_lets_the_migration_apply_again,
 ]);
 
 const PEOPLE: &str = "CREATE TABLE people (id INTEGER PRIMARY KEY, first_name TEXT NOT NULL, \
@@ -598,4 +600,51 @@ fn embedded_migrations_run_with_the_checksums_of_their_files(engine: Engine) {
     assert_eq!(p.wasmig(&["status", "--exit-code"]).code, 0);
     let bad = Migrator::embedded(&[("../escape.sql", b"SELECT 1")], url);
     assert!(bad.is_err_and(|e| e.to_string().contains("relative")));
+}
+
+fn failed_and_missing_migrations_show_in_their_filters_and_fail_the_gate(engine: Engine) {
+    let p = Project::on(engine);
+    p.sql("1_a", "CREATE TABLE a (id INTEGER);", Some("DROP TABLE a;"));
+    p.sql("2_b", "CREATE TABLE b (id INTEGER);", Some("DROP TABLE b;"));
+    p.wasmig(&["up"]).ok();
+    // A migration whose file is gone.
+    fs::remove_file(p.migrations.join("1_a.up.sql")).unwrap();
+    fs::remove_file(p.migrations.join("1_a.down.sql")).unwrap();
+    let missing = p.wasmig(&["status", "--missing", "--exit-code"]);
+    assert_eq!(missing.code, 4, "{}", missing.stderr);
+    assert!(missing.stdout.contains("missing"), "{}", missing.stdout);
+    assert!(!missing.stdout.contains(" b "), "{}", missing.stdout);
+    // Pending work is refused while it is missing, unless told it is gone on purpose.
+    p.sql("3_c", "CREATE TABLE c (id INTEGER);", None);
+    p.wasmig(&["up"])
+        .fails()
+        .says(&["missing", "--ignore-missing"]);
+    p.wasmig(&["up", "--ignore-missing"]).ok();
+    assert!(p.db.has_table("c"));
+    // A migration outside a transaction that fails half way is recorded failed.
+    p.sql(
+        "4_half",
+        "-- no-transaction\nCREATE TABLE half (id INTEGER);\nINSERT INTO nowhere VALUES (1);",
+        None,
+    );
+    p.wasmig(&["up", "--ignore-missing"]).fails();
+    let failed = p.wasmig(&["status", "--failed", "--format", "json"]).ok();
+    let doc: serde_json::Value = serde_json::from_str(&failed.stdout).unwrap();
+    let listed = doc["migrations"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["version"], 4);
+    assert_eq!(listed[0]["status"], "failed");
+    assert_eq!(p.wasmig(&["status", "--exit-code"]).code, 4);
+}
+
+fn a_ledger_row_deleted_by_hand_lets_the_migration_apply_again(engine: Engine) {
+    let p = Project::on(engine);
+    p.sql("1_a", "CREATE TABLE a (id INTEGER);", Some("DROP TABLE a;"));
+    p.wasmig(&["up"]).ok();
+    // What operators of other tools do to re-run a migration.
+    p.db.apply_natively("DROP TABLE a;\nDELETE FROM wasmig_migrations;");
+    p.wasmig(&["up"]).ok();
+    assert!(p.db.has_table("a"));
+    p.wasmig(&["down"]).ok();
+    assert!(!p.db.has_table("a"));
 }

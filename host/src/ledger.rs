@@ -324,15 +324,58 @@ pub async fn record(db: &mut dyn Backend, entry: &LedgerEntry) -> Result<(), cra
         &[Value::Int(entry.version)],
     )
     .await?;
-    let placeholders: Vec<String> = (1..=10).map(|n| d.placeholder(n)).collect();
-    let sql = format!(
-        "INSERT INTO {TABLE} (version, name, kind, checksum, state, applied_at, execution_ms, \
-         environment, error, statements_digest) VALUES ({})",
-        placeholders.join(", ")
-    );
-    db.execute(
-        &sql,
-        &[
+    insert(db, entry).await
+}
+
+/// Writes `entry` for a version the ledger has no row for.
+///
+/// # Errors
+/// Returns the database's error (a duplicate key when it has one).
+pub async fn insert(db: &mut dyn Backend, entry: &LedgerEntry) -> Result<(), crate::DbError> {
+    run_inserts(db, &[ledger_row(entry)]).await
+}
+
+/// An `INSERT` of rows into one table, rendered for a dialect when run.
+struct Insert {
+    /// `table (column, …)`.
+    into: String,
+    rows: Vec<Vec<Value>>,
+}
+
+impl Insert {
+    /// The statement, with placeholders numbered from `first`; returns the
+    /// next free number too.
+    fn render(&self, d: Dialect, first: usize) -> (String, usize) {
+        let mut n = first;
+        let tuples: Vec<String> = self
+            .rows
+            .iter()
+            .map(|row| {
+                let cells: Vec<String> = row
+                    .iter()
+                    .map(|_| {
+                        let p = d.placeholder(n);
+                        n += 1;
+                        p
+                    })
+                    .collect();
+                format!("({})", cells.join(", "))
+            })
+            .collect();
+        (
+            format!("INSERT INTO {} VALUES {}", self.into, tuples.join(", ")),
+            n,
+        )
+    }
+}
+
+fn ledger_row(entry: &LedgerEntry) -> Insert {
+    Insert {
+        into: format!(
+            "{TABLE} (version, name, kind, checksum, state, applied_at, execution_ms, \
+             environment, error, statements_digest)"
+        ),
+        rows: vec![vec![
             Value::Int(entry.version),
             Value::Text(entry.name.clone()),
             Value::Text(entry.kind.as_str().to_owned()),
@@ -346,10 +389,82 @@ pub async fn record(db: &mut dyn Backend, entry: &LedgerEntry) -> Result<(), cra
                 .statements_digest
                 .clone()
                 .map_or(Value::Null, Value::Text),
-        ],
-    )
-    .await?;
+        ]],
+    }
+}
+
+/// Runs `inserts` one statement each; on PostgreSQL, in one statement (a
+/// round trip, not one per table).
+async fn run_inserts(db: &mut dyn Backend, inserts: &[Insert]) -> Result<(), crate::DbError> {
+    let d = db.dialect();
+    if d == Dialect::Postgres && inserts.len() > 1 {
+        let mut next = 1;
+        let mut parts = Vec::with_capacity(inserts.len());
+        for insert in inserts {
+            let (sql, after) = insert.render(d, next);
+            next = after;
+            parts.push(sql);
+        }
+        let last = parts.pop().unwrap_or_default();
+        let ctes: Vec<String> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, sql)| format!("w{i} AS ({sql})"))
+            .collect();
+        let sql = format!("WITH {} {last}", ctes.join(", "));
+        let params: Vec<Value> = inserts
+            .iter()
+            .flat_map(|i| i.rows.iter().flatten().cloned())
+            .collect();
+        db.execute(&sql, &params).await?;
+        return Ok(());
+    }
+    for insert in inserts {
+        let (sql, _) = insert.render(d, 1);
+        let params: Vec<Value> = insert.rows.iter().flatten().cloned().collect();
+        db.execute(&sql, &params).await?;
+    }
     Ok(())
+}
+
+/// Records an applied migration: its ledger row, its kept steps and its
+/// history event, in as few statements as the engine allows. `replace`
+/// when the ledger has a row for it already (its under-way mark);
+/// `stale_steps` when steps are kept for it without a ledger row (someone
+/// deleted the row by hand).
+///
+/// # Errors
+/// Returns the database's error.
+pub async fn record_applied(
+    db: &mut dyn Backend,
+    entry: &LedgerEntry,
+    steps: &[(Step, &StoredStep)],
+    event: &HistoryEvent,
+    replace: bool,
+    stale_steps: bool,
+) -> Result<(), crate::DbError> {
+    let d = db.dialect();
+    if replace {
+        db.execute(
+            &format!("DELETE FROM {TABLE} WHERE version = {}", d.placeholder(1)),
+            &[Value::Int(entry.version)],
+        )
+        .await?;
+    }
+    if stale_steps {
+        remove_steps(db, entry.version).await?;
+    }
+    let mut inserts = vec![ledger_row(entry)];
+    inserts.extend(step_rows(entry.version, steps));
+    inserts.push(history_row(event));
+    // A large payload goes in statements of its own.
+    if inserts.len() > 3 {
+        for insert in &inserts {
+            run_inserts(db, std::slice::from_ref(insert)).await?;
+        }
+        return Ok(());
+    }
+    run_inserts(db, &inserts).await
 }
 
 /// Sets the state (and error) of the row of `version`.
@@ -530,15 +645,23 @@ pub async fn store_steps(
     version: Version,
     steps: &[(Step, &StoredStep)],
 ) -> Result<(), crate::DbError> {
-    let d = db.dialect();
-    let mut rows: Vec<[Value; 6]> = Vec::new();
+    for insert in step_rows(version, steps) {
+        run_inserts(db, &[insert]).await?;
+    }
+    Ok(())
+}
+
+/// The inserts that keep `steps`: one for all of them, unless a payload is
+/// larger than half a part; then one per part.
+fn step_rows(version: Version, steps: &[(Step, &StoredStep)]) -> Vec<Insert> {
+    let mut rows: Vec<Vec<Value>> = Vec::new();
     for (step, stored) in steps {
         let mut parts: Vec<&[u8]> = stored.bytes.chunks(PART_BYTES).collect();
         if parts.is_empty() {
             parts.push(&[]);
         }
         for (i, part) in parts.into_iter().enumerate() {
-            rows.push([
+            rows.push(vec![
                 Value::Int(version),
                 Value::Text(step.as_str().to_owned()),
                 Value::Int(i64::try_from(i).unwrap_or(i64::MAX)),
@@ -548,34 +671,43 @@ pub async fn store_steps(
             ]);
         }
     }
-    // Small payloads go in one statement; each large part in its own.
-    let per_statement = if steps.iter().any(|(_, s)| s.bytes.len() > PART_BYTES / 2) {
-        1
-    } else {
-        rows.len().max(1)
-    };
-    for chunk in rows.chunks(per_statement) {
-        let mut n = 0;
-        let tuples: Vec<String> = chunk
-            .iter()
-            .map(|_| {
-                let cells: Vec<String> = (0..6)
-                    .map(|_| {
-                        n += 1;
-                        d.placeholder(n)
-                    })
-                    .collect();
-                format!("({})", cells.join(", "))
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO {PAYLOADS} (version, step, part, path, no_transaction, bytes) VALUES {}",
-            tuples.join(", ")
-        );
-        let params: Vec<Value> = chunk.iter().flat_map(|r| r.iter().cloned()).collect();
-        db.execute(&sql, &params).await?;
+    if rows.is_empty() {
+        return Vec::new();
     }
-    Ok(())
+    let into = format!("{PAYLOADS} (version, step, part, path, no_transaction, bytes)");
+    if steps.iter().any(|(_, s)| s.bytes.len() > PART_BYTES / 2) {
+        rows.into_iter()
+            .map(|row| Insert {
+                into: into.clone(),
+                rows: vec![row],
+            })
+            .collect()
+    } else {
+        vec![Insert { into, rows }]
+    }
+}
+
+/// The versions that have steps kept but no ledger row (someone deleted
+/// the row by hand): applying them replaces the steps.
+///
+/// # Errors
+/// Fails when the tables cannot be read.
+pub async fn stale_steps(db: &mut dyn Backend, ledger_exists: bool) -> Result<Vec<Version>, Error> {
+    let sql = if ledger_exists {
+        format!(
+            "SELECT DISTINCT p.version FROM {PAYLOADS} p LEFT JOIN {TABLE} m \
+             ON m.version = p.version WHERE m.version IS NULL"
+        )
+    } else if table_exists(db, PAYLOADS).await? {
+        format!("SELECT DISTINCT version FROM {PAYLOADS}")
+    } else {
+        return Ok(Vec::new());
+    };
+    let rows = db
+        .query(&sql, &[])
+        .await
+        .map_err(Error::db(format!("reading {PAYLOADS}")))?;
+    Ok(rows.rows.iter().filter_map(|r| int(r.first())).collect())
 }
 
 /// Forgets the stored steps of migration `version`.
@@ -747,17 +879,17 @@ pub struct HistoryEvent {
 /// # Errors
 /// Returns the database's error.
 pub async fn log_event(db: &mut dyn Backend, event: &HistoryEvent) -> Result<(), crate::DbError> {
-    let d = db.dialect();
-    let placeholders: Vec<String> = (1..=9).map(|n| d.placeholder(n)).collect();
-    let sql = format!(
-        "INSERT INTO {HISTORY} (version, name, action, checksum, at, execution_ms, environment, \
-         actor, detail) VALUES ({})",
-        placeholders.join(", ")
-    );
+    run_inserts(db, &[history_row(event)]).await
+}
+
+fn history_row(event: &HistoryEvent) -> Insert {
     let text = |t: &Option<String>| t.clone().map_or(Value::Null, Value::Text);
-    db.execute(
-        &sql,
-        &[
+    Insert {
+        into: format!(
+            "{HISTORY} (version, name, action, checksum, at, execution_ms, environment, actor, \
+             detail)"
+        ),
+        rows: vec![vec![
             Value::Int(event.version),
             Value::Text(event.name.clone()),
             Value::Text(event.action.as_str().to_owned()),
@@ -767,10 +899,8 @@ pub async fn log_event(db: &mut dyn Backend, event: &HistoryEvent) -> Result<(),
             Value::Text(event.environment.clone()),
             Value::Text(event.actor.clone()),
             text(&event.detail),
-        ],
-    )
-    .await?;
-    Ok(())
+        ]],
+    }
 }
 
 /// Every history event, oldest first (none when there is no history table).

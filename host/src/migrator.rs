@@ -614,6 +614,12 @@ impl Migrator {
         } else {
             Vec::new()
         };
+        // Steps kept without a ledger row (a row deleted by hand) are
+        // replaced when their migration applies.
+        let stale: BTreeSet<Version> = ledger::stale_steps(&mut *db, ledger_exists)
+            .await?
+            .into_iter()
+            .collect();
         let statuses = planner::reconcile(&with_sums, &entries);
         let versions = planner::plan_up(&statuses, options)?;
         let prepared = self.prepare(&sources, &mut payloads, &versions)?;
@@ -652,6 +658,7 @@ impl Migrator {
                     Direction::Up,
                     !ledger_exists,
                     expected.get(&migration.source.version).map(String::as_str),
+                    stale.contains(&migration.source.version),
                 )
                 .await;
             db = returned;
@@ -960,7 +967,7 @@ impl Migrator {
         for migration in &prepared {
             lost_lock(&lock)?;
             let (returned, result) = self
-                .apply(db, migration, Direction::Down, false, None)
+                .apply(db, migration, Direction::Down, false, None, false)
                 .await;
             db = returned;
             report.migrations.push(result?);
@@ -1393,6 +1400,7 @@ impl Migrator {
         direction: Direction,
         create_ledger: bool,
         expected_digest: Option<&str>,
+        stale_steps: bool,
     ) -> (Box<dyn Backend>, Result<Ran, Error>) {
         let source = migration.source;
         let version = source.version;
@@ -1603,7 +1611,17 @@ impl Migrator {
         };
         let outcome = match outcome {
             Ok(()) => self
-                .record(&mut *db, migration, direction, elapsed, digest)
+                .record(
+                    &mut *db,
+                    migration,
+                    direction,
+                    elapsed,
+                    digest,
+                    Held {
+                        row: mark_first || progress.marked,
+                        steps: stale_steps,
+                    },
+                )
                 .await
                 .map_err(|e| format!("cannot update the ledger: {e}")),
             Err(e) => Err(e),
@@ -1751,6 +1769,7 @@ impl Migrator {
         direction: Direction,
         elapsed: Duration,
         statements_digest: Option<String>,
+        held: Held,
     ) -> Result<(), crate::DbError> {
         let source = migration.source;
         match direction {
@@ -1767,7 +1786,6 @@ impl Migrator {
                     error: None,
                     statements_digest,
                 };
-                ledger::record(db, &entry).await?;
                 let steps = match &migration.body {
                     PreparedBody::Sql {
                         up,
@@ -1786,12 +1804,13 @@ impl Migrator {
                     }
                 };
                 let steps: Vec<_> = steps.iter().map(|(step, s)| (*step, s)).collect();
-                ledger::store_steps(db, source.version, &steps).await?;
                 let mut event =
                     self.history_event(source.version, &source.name, ledger::Action::Apply);
                 event.checksum = Some(migration.checksum.clone());
                 event.execution_ms = entry.execution_ms.into();
-                ledger::log_event(db, &event).await
+                // The row exists already when the migration was marked as
+                // under way.
+                ledger::record_applied(db, &entry, &steps, &event, held.row, held.steps).await
             }
             Direction::Down => {
                 ledger::remove(db, source.version).await?;
@@ -1842,6 +1861,15 @@ fn steps_to_keep(
             },
         )],
     }
+}
+
+/// What the ledger already holds for a migration being recorded.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    /// Its row (the mark that it is under way).
+    row: bool,
+    /// Kept steps without a row (the row was deleted by hand).
+    steps: bool,
 }
 
 /// What a migration got done before it failed.
