@@ -38,7 +38,7 @@ fn entries(cache: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for engine in fs::read_dir(cache).unwrap() {
         let engine = engine.unwrap().path();
-        if engine.is_dir() {
+        if engine.is_dir() && !engine.ends_with("checksums") {
             for entry in fs::read_dir(&engine).unwrap() {
                 found.push(entry.unwrap().path());
             }
@@ -172,4 +172,87 @@ fn status_and_validate_compile_nothing() {
     p.wasmig(&["--cache-dir", dir, "status"]).ok();
     p.wasmig(&["--cache-dir", dir, "validate"]).ok();
     assert!(entries(cache.path()).is_empty());
+}
+
+/// HMAC-SHA256, as the cache signs its files (RFC 2104).
+fn hmac(key: &[u8], message: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    block[..key.len()].copy_from_slice(key);
+    let mut inner = Sha256::new();
+    inner.update(block.map(|b| b ^ 0x36));
+    // The cache prefixes its one part with the part's length.
+    inner.update((message.len() as u64).to_le_bytes());
+    inner.update(message);
+    let mut outer = Sha256::new();
+    outer.update(block.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().to_vec()
+}
+
+#[test]
+fn status_reads_remembered_checksums_and_still_sees_every_edit() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().to_str().unwrap();
+    let p = Project::new();
+    p.sql("1_a", "CREATE TABLE a (id INTEGER);", None);
+    p.sql("2_b", "CREATE TABLE b (id INTEGER);", None);
+    p.wasmig(&["--cache-dir", dir, "up"]).ok();
+    // Files are remembered once they are older than the clock's resolution
+    // can blur.
+    std::thread::sleep(std::time::Duration::from_millis(2_200));
+    let status = |p: &Project| -> Vec<String> {
+        let run = p
+            .wasmig(&["--cache-dir", dir, "status", "--format", "json"])
+            .ok();
+        let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        doc["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["status"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(status(&p), ["applied", "applied"]);
+    let checksums: Vec<PathBuf> = fs::read_dir(cache.path().join("checksums"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(checksums.len(), 1, "{checksums:?}");
+    let file = &checksums[0];
+    let text = fs::read_to_string(file).unwrap();
+    assert!(
+        text.contains("1_a.sql") && text.contains("2_b.sql"),
+        "{text}"
+    );
+
+    // The remembered checksum is what status uses: a correctly signed entry
+    // with another checksum makes the unchanged file look edited.
+    let key = fs::read(cache.path().join("key")).unwrap();
+    let (_, body) = text.split_once('\n').unwrap();
+    let real = sha256_of(&fs::read(p.migrations.join("1_a.sql")).unwrap());
+    let forged_body = body.replace(&real, &"0".repeat(64));
+    assert_ne!(forged_body, body);
+    let signed = |body: &str| {
+        format!(
+            "wasmig-checksums 1 {}\n{body}",
+            hex::encode(hmac(&key, body.as_bytes()))
+        )
+    };
+    fs::write(file, signed(&forged_body)).unwrap();
+    assert_eq!(status(&p), ["changed", "applied"]);
+
+    // An unsigned (or foreign) file is ignored.
+    fs::write(file, format!("wasmig-checksums 1 00\n{forged_body}")).unwrap();
+    assert_eq!(status(&p), ["applied", "applied"]);
+
+    // An edit of the same size, right away, is seen.
+    fs::write(file, signed(body)).unwrap();
+    fs::write(p.migrations.join("1_a.sql"), "CREATE TABLE z (id INTEGER);").unwrap();
+    assert_eq!(status(&p), ["changed", "applied"]);
+}
+
+fn sha256_of(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
 }

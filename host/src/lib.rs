@@ -20,6 +20,7 @@
 //! - [`report`]: progress and log events.
 
 pub mod backend;
+mod checksum_cache;
 pub mod config;
 mod error;
 pub mod guest_crate;

@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::backend::{self, Backend, DatabaseUrl, Dialect};
+use crate::checksum_cache::{ChecksumCache, Stamp};
 use crate::error::Error;
 use crate::guest_crate;
 use crate::ledger::{self, EntryState, InterruptedMark, LedgerEntry};
@@ -526,8 +527,17 @@ impl Migrator {
     pub async fn status(&self) -> Result<Vec<MigrationStatus>, Error> {
         let sources = self.sources()?;
         // Files are read and hashed on other threads while the ledger is
-        // read.
-        let sums = tokio::task::spawn_blocking(move || checksums(sources));
+        // read; files whose metadata did not change since an earlier run
+        // are not read at all.
+        let remembered = self.cache_dir.clone().map(|dir| {
+            let mut dirs = vec![self.dir.clone()];
+            dirs.extend(self.extra_dirs.iter().cloned());
+            (dir, dirs)
+        });
+        let sums = tokio::task::spawn_blocking(move || {
+            let cache = remembered.and_then(|(dir, dirs)| ChecksumCache::open(&dir, &dirs));
+            checksums(sources, cache)
+        });
         let mut db = self.connect().await?;
         let entries = ledger::read_if_exists(&mut *db).await?;
         let with_sums = sums
@@ -2025,19 +2035,53 @@ fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec
 }
 
 /// Each migration with the checksum of what is on disk (`None` for a crate
-/// not built yet), read on several threads.
+/// not built yet), read on several threads; `cache` answers for files whose
+/// metadata did not change, and learns the rest.
 fn checksums(
     sources: Vec<MigrationSource>,
+    mut cache: Option<ChecksumCache>,
 ) -> Result<Vec<(MigrationSource, Option<String>)>, Error> {
-    let sums = in_parallel(&sources, |source| match &source.body {
-        SourceBody::Crate { dir } if guest_crate::is_stale(dir)? => Ok(None),
-        _ => Ok(Some(checksum(&read_payload(source)?))),
+    // The file whose bytes alone make the checksum (a crate's depends on
+    // its build, so it is always read).
+    let keyed = |source: &MigrationSource| match &source.body {
+        SourceBody::Sql { up, .. } => Some(up.clone()),
+        SourceBody::Component { path } => Some(path.clone()),
+        SourceBody::Crate { .. } => None,
+    };
+    let sums = in_parallel(&sources, |source| {
+        let stamped = keyed(source).and_then(|path| Some((Stamp::of(&path)?, path)));
+        if let (Some(cache), Some((stamp, path))) = (&cache, &stamped)
+            && let Some(sum) = cache.get(path, *stamp)
+        {
+            return Ok((Some(sum.to_owned()), None));
+        }
+        match &source.body {
+            SourceBody::Crate { dir } if guest_crate::is_stale(dir)? => Ok((None, None)),
+            _ => {
+                let sum = checksum(&read_payload(source)?);
+                Ok((
+                    Some(sum.clone()),
+                    stamped.map(|(stamp, path)| (path, stamp, sum)),
+                ))
+            }
+        }
     });
-    sources
-        .into_iter()
-        .zip(sums)
-        .map(|(source, sum)| sum.map(|sum| (source, sum)))
-        .collect()
+    let mut out = Vec::with_capacity(sources.len());
+    let mut seen = Vec::with_capacity(sources.len());
+    for (source, result) in sources.into_iter().zip(sums) {
+        let (sum, learned) = result?;
+        if let Some(path) = keyed(&source) {
+            seen.push(path);
+        }
+        if let (Some(cache), Some((path, stamp, sum))) = (&mut cache, learned) {
+            cache.learn(&path, stamp, sum);
+        }
+        out.push((source, sum));
+    }
+    if let Some(cache) = cache {
+        cache.save(&seen);
+    }
+    Ok(out)
 }
 
 fn runtime() -> Result<&'static ComponentRuntime, Error> {

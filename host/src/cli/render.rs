@@ -452,20 +452,27 @@ fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: &[String]| {
-        cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_owned()
+    // One write for the whole table, not one per line.
+    let mut out = String::with_capacity((rows.len() + 1) * (widths.iter().sum::<usize>() + 2 * N));
+    let mut line = |cells: &[String]| {
+        let start = out.len();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i > 0 {
+                out.push_str("  ");
+            }
+            out.push_str(cell);
+            let pad = w.saturating_sub(cell.chars().count());
+            out.extend(std::iter::repeat_n(' ', pad));
+        }
+        let end = out[start..].trim_end().len() + start;
+        out.truncate(end);
+        out.push('\n');
     };
-    println!("{}", line(&header.map(str::to_owned)));
+    line(&header.map(str::to_owned));
     for row in rows {
-        println!("{}", line(row));
+        line(row);
     }
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
 }
 
 /// Shows what an edit to an applied migration changed.

@@ -311,6 +311,24 @@ fn read_or_create_key(dir: &Path) -> Result<[u8; 32], String> {
     }
 }
 
+/// The key of the cache in `dir` (created, private, on first use), for
+/// other files the cache signs.
+pub(crate) fn signing_key(dir: &Path) -> Result<[u8; 32], String> {
+    create_private_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    check_private(dir, 0o022)?;
+    read_or_create_key(dir)
+}
+
+/// HMAC-SHA256 of `message` under `key`.
+pub(crate) fn sign(key: &[u8], message: &[u8]) -> [u8; MAC_LEN] {
+    hmac_sha256(key, &[message])
+}
+
+/// Whether `mac` is the MAC of `message` under `key` (in constant time).
+pub(crate) fn verify(key: &[u8], message: &[u8], mac: &[u8]) -> bool {
+    constant_time_eq(&sign(key, message), mac)
+}
+
 /// Where the cache lives unless configured: `$XDG_CACHE_HOME/wasmig`, else
 /// `~/.cache/wasmig` (`%LOCALAPPDATA%\wasmig` on Windows).
 pub fn default_cache_dir() -> Option<PathBuf> {

@@ -1,7 +1,7 @@
 //! The component runtime: one wasmtime engine and linker per process, and
 //! the run of one migration component inside its sandbox.
 
-mod cache;
+pub(crate) mod cache;
 mod convert;
 mod host;
 mod limits;
