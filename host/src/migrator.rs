@@ -1036,18 +1036,7 @@ impl Migrator {
                 ledger::record(&mut *db, &entry)
                     .await
                     .map_err(Error::db(context))?;
-                let no_transaction = match &payload {
-                    Payload::Sql { no_transaction, .. } => *no_transaction,
-                    Payload::Component { bytes, path } => {
-                        world::shape(bytes)
-                            .map_err(|message| Error::InvalidComponent {
-                                path: path.clone(),
-                                message,
-                            })?
-                            .no_transaction
-                    }
-                };
-                let steps = steps_to_keep(source, &payload, no_transaction);
+                let steps = steps_to_keep(source, &payload)?;
                 let steps: Vec<_> = steps.iter().map(|(step, s)| (*step, s)).collect();
                 ledger::store_steps(&mut *db, source.version, &steps)
                     .await
@@ -1062,13 +1051,7 @@ impl Migrator {
             Ok::<_, Error>(())
         }
         .await;
-        match recorded {
-            Ok(()) => db.commit().await.map_err(Error::db(context))?,
-            Err(e) => {
-                let _ = db.rollback().await;
-                return Err(e);
-            }
-        }
+        commit_or_roll_back(&mut *db, recorded, context).await?;
         lock.release().await;
         Ok(adopted.len())
     }
@@ -1221,17 +1204,6 @@ impl Migrator {
         db.begin().await.map_err(Error::db(context))?;
         let done = async {
             for (entry, source, payload) in &work {
-                let no_transaction = match payload {
-                    Payload::Sql { no_transaction, .. } => *no_transaction,
-                    Payload::Component { bytes, path } => {
-                        world::shape(bytes)
-                            .map_err(|message| Error::InvalidComponent {
-                                path: path.clone(),
-                                message,
-                            })?
-                            .no_transaction
-                    }
-                };
                 let mut updated = entry.clone();
                 updated.checksum = checksum(payload);
                 ledger::record(&mut *db, &updated)
@@ -1240,7 +1212,7 @@ impl Migrator {
                 ledger::remove_steps(&mut *db, entry.version)
                     .await
                     .map_err(Error::db(context))?;
-                let steps = steps_to_keep(source, payload, no_transaction);
+                let steps = steps_to_keep(source, payload)?;
                 let steps: Vec<_> = steps.iter().map(|(step, s)| (*step, s)).collect();
                 ledger::store_steps(&mut *db, entry.version, &steps)
                     .await
@@ -1256,13 +1228,7 @@ impl Migrator {
             Ok::<_, Error>(())
         }
         .await;
-        match done {
-            Ok(()) => db.commit().await.map_err(Error::db(context))?,
-            Err(e) => {
-                let _ = db.rollback().await;
-                return Err(e);
-            }
-        }
+        commit_or_roll_back(&mut *db, done, context).await?;
         lock.release().await;
         Ok(work.len())
     }
@@ -1858,18 +1824,42 @@ fn sql_steps(
 fn steps_to_keep(
     source: &MigrationSource,
     payload: &Payload,
-    no_transaction: bool,
-) -> Vec<(ledger::Step, ledger::StoredStep)> {
-    match payload {
-        Payload::Sql { up, down, .. } => sql_steps(source, up, down.as_deref(), no_transaction),
-        Payload::Component { bytes, .. } => vec![(
-            ledger::Step::Down,
-            ledger::StoredStep {
-                path: source.path().display().to_string(),
-                no_transaction,
-                bytes: bytes.clone(),
-            },
-        )],
+) -> Result<Vec<(ledger::Step, ledger::StoredStep)>, Error> {
+    Ok(match payload {
+        Payload::Sql {
+            up,
+            down,
+            no_transaction,
+        } => sql_steps(source, up, down.as_deref(), *no_transaction),
+        Payload::Component { bytes, path } => {
+            let shape = world::shape(bytes).map_err(|message| Error::InvalidComponent {
+                path: path.clone(),
+                message,
+            })?;
+            vec![(
+                ledger::Step::Down,
+                ledger::StoredStep {
+                    path: source.path().display().to_string(),
+                    no_transaction: shape.no_transaction,
+                    bytes: bytes.clone(),
+                },
+            )]
+        }
+    })
+}
+
+/// Commits when `done` is `Ok`, rolls back otherwise.
+async fn commit_or_roll_back(
+    db: &mut dyn Backend,
+    done: Result<(), Error>,
+    context: &str,
+) -> Result<(), Error> {
+    match done {
+        Ok(()) => db.commit().await.map_err(Error::db(context)),
+        Err(e) => {
+            let _ = db.rollback().await;
+            Err(e)
+        }
     }
 }
 
