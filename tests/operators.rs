@@ -194,6 +194,19 @@ fn up_dry_run_changes_nothing_and_prints_the_plan_as_json(engine: Engine) {
     // --dry-run and plan agree.
     let plan = p.wasmig(&["plan"]).ok();
     assert_eq!(doc["digest"].as_str().unwrap(), digest_of(&plan));
+    // plan takes up's selection: --to and --count.
+    for args in [["plan", "--to", "2"], ["plan", "--count", "1"]] {
+        let run = p.wasmig(&[&args[..], &["--format", "json"]].concat()).ok();
+        let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let versions: Vec<i64> = doc["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["version"].as_i64().unwrap())
+            .collect();
+        assert_eq!(versions, [2], "{args:?}");
+    }
+    assert_eq!(p.dump(), before);
 }
 
 fn plan_reports_a_failing_migration_and_exits_non_zero(engine: Engine) {
