@@ -607,14 +607,7 @@ impl Migrator {
     pub async fn up(&self, options: &UpOptions) -> Result<RunReport, Error> {
         let sources = self.sources()?;
         self.build_crates(&sources, false).await?;
-        let mut payloads = BTreeMap::new();
-        let mut with_sums = Vec::with_capacity(sources.len());
-        for (source, payload) in sources.iter().zip(in_parallel(&sources, read_payload)) {
-            let payload = payload?;
-            let sum = checksum(&payload);
-            with_sums.push((source.clone(), Some(sum.clone())));
-            payloads.insert(source.version, (sum, payload));
-        }
+        let (mut payloads, with_sums) = read_all(&sources)?;
         let lock = RunLock::acquire(&self.url, self.lock_mode, self.lock_timeout).await?;
         let mut db = self.connect().await?;
         let mut ledger_exists = ledger::exists(&mut *db).await?;
@@ -690,14 +683,7 @@ impl Migrator {
     pub async fn plan(&self, options: &UpOptions) -> Result<Plan, Error> {
         let sources = self.sources()?;
         self.build_crates(&sources, false).await?;
-        let mut payloads = BTreeMap::new();
-        let mut with_sums = Vec::with_capacity(sources.len());
-        for (source, payload) in sources.iter().zip(in_parallel(&sources, read_payload)) {
-            let payload = payload?;
-            let sum = checksum(&payload);
-            with_sums.push((source.clone(), Some(sum.clone())));
-            payloads.insert(source.version, (sum, payload));
-        }
+        let (mut payloads, with_sums) = read_all(&sources)?;
         let lock = RunLock::acquire(&self.url, self.lock_mode, self.lock_timeout).await?;
         let mut db = self.connect().await?;
         let entries = ledger::read_if_exists(&mut *db).await?;
@@ -1991,7 +1977,30 @@ fn lost_lock(lock: &RunLock) -> Result<(), Error> {
     Ok(())
 }
 
-/// The process's component runtime, built on first use.
+/// Every migration's payload and checksum, read on several threads: the
+/// payloads by version, and the sources with their checksums for
+/// [`planner::reconcile`].
+#[allow(clippy::type_complexity)]
+fn read_all(
+    sources: &[MigrationSource],
+) -> Result<
+    (
+        BTreeMap<Version, (String, Payload)>,
+        Vec<(MigrationSource, Option<String>)>,
+    ),
+    Error,
+> {
+    let mut payloads = BTreeMap::new();
+    let mut with_sums = Vec::with_capacity(sources.len());
+    for (source, payload) in sources.iter().zip(in_parallel(sources, read_payload)) {
+        let payload = payload?;
+        let sum = checksum(&payload);
+        with_sums.push((source.clone(), Some(sum.clone())));
+        payloads.insert(source.version, (sum, payload));
+    }
+    Ok((payloads, with_sums))
+}
+
 /// `f` applied to every item, on up to as many threads as there are cores;
 /// the results keep the items' order.
 fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
@@ -2074,6 +2083,7 @@ fn checksums(
     Ok(out)
 }
 
+/// The process's component runtime, built on first use.
 fn runtime() -> Result<&'static ComponentRuntime, Error> {
     static RUNTIME: OnceLock<Result<ComponentRuntime, String>> = OnceLock::new();
     RUNTIME
