@@ -125,6 +125,9 @@ pub struct Ran {
 pub struct RunReport {
     /// The migrations applied (or reverted), in the order they ran.
     pub migrations: Vec<Ran>,
+    /// The whole run: reading the migrations, waiting for the lock, every
+    /// migration and its commit.
+    pub elapsed: Duration,
 }
 
 /// A migration's bytes, read once: what is checksummed is what runs.
@@ -543,7 +546,7 @@ impl Migrator {
         let with_sums = sums
             .await
             .map_err(|e| Error::Runtime(format!("reading the migrations failed: {e}")))??;
-        Ok(planner::reconcile(&with_sums, &entries))
+        Ok(planner::reconcile_owned(with_sums, entries))
     }
 
     /// Checks every migration without running or compiling anything: SQL
@@ -605,6 +608,7 @@ impl Migrator {
     /// [`planner::plan_up`]); [`Error::MigrationFailed`] when a migration
     /// fails: it is rolled back, and the ones before it stay applied.
     pub async fn up(&self, options: &UpOptions) -> Result<RunReport, Error> {
+        let started = Instant::now();
         let sources = self.sources()?;
         self.build_crates(&sources, false).await?;
         let (mut payloads, with_sums) = read_all(&sources)?;
@@ -669,6 +673,7 @@ impl Migrator {
             ledger_exists = true;
         }
         lock.release().await;
+        report.elapsed = started.elapsed();
         Ok(report)
     }
 
@@ -855,6 +860,7 @@ impl Migrator {
     /// [`Error::Refused`] when a migration to revert is irreversible,
     /// changed or missing; [`Error::MigrationFailed`] when a revert fails.
     pub async fn down(&self, target: DownTarget) -> Result<RunReport, Error> {
+        let started = Instant::now();
         let mut sources = self.sources()?;
         let lock = RunLock::acquire(&self.url, self.lock_mode, self.lock_timeout).await?;
         let mut db = self.connect().await?;
@@ -969,6 +975,7 @@ impl Migrator {
             report.migrations.push(result?);
         }
         lock.release().await;
+        report.elapsed = started.elapsed();
         Ok(report)
     }
 
@@ -1071,23 +1078,24 @@ impl Migrator {
             .find(|e| e.version == version)
             .map(|e| e.name.clone())
             .unwrap_or_default();
-        if as_applied {
-            ledger::set_state(&mut *db, version, EntryState::Applied, None)
-                .await
-                .map_err(Error::db(context.clone()))?;
-        } else {
-            ledger::remove(&mut *db, version)
-                .await
-                .map_err(Error::db(context.clone()))?;
-        }
         let action = if as_applied {
             ledger::Action::ResolveApplied
         } else {
             ledger::Action::ResolveRolledBack
         };
-        ledger::log_event(&mut *db, &self.history_event(version, &name, action))
-            .await
-            .map_err(Error::db(context))?;
+        // The decision and its history event are one transaction.
+        db.begin().await.map_err(Error::db(context.clone()))?;
+        let recorded = async {
+            if as_applied {
+                ledger::set_state(&mut *db, version, EntryState::Applied, None).await?;
+            } else {
+                ledger::remove(&mut *db, version).await?;
+            }
+            ledger::log_event(&mut *db, &self.history_event(version, &name, action)).await
+        }
+        .await
+        .map_err(Error::db(context.clone()));
+        commit_or_roll_back(&mut *db, recorded, &context).await?;
         lock.release().await;
         Ok(())
     }

@@ -1,14 +1,14 @@
 //! The planner: what the directory and the ledger say together, and what
 //! `up` and `down` would do. Plain functions over data, no I/O.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::error::Error;
 use crate::ledger::{EntryState, LedgerEntry};
-use crate::source::{MigrationKind, MigrationSource, Version};
+use crate::source::{MigrationKind, MigrationSource, SourceBody, Version};
 
 /// Where a migration stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -77,30 +77,34 @@ pub fn reconcile(
     sources: &[(MigrationSource, Option<String>)],
     ledger: &[LedgerEntry],
 ) -> Vec<MigrationStatus> {
-    let mut by_version: BTreeMap<Version, MigrationStatus> = BTreeMap::new();
-    for (source, checksum) in sources {
-        by_version.insert(
-            source.version,
-            MigrationStatus {
-                version: source.version,
-                name: source.name.clone(),
-                kind: source.kind(),
-                status: State::Pending,
-                checksum: checksum.clone(),
-                file_checksum: checksum.clone(),
-                applied_at: None,
-                execution_ms: None,
-                environment: None,
-                path: Some(source.path().to_owned()),
-                error: None,
-                statements_digest: None,
-            },
-        );
-    }
-    for entry in ledger {
-        let status = by_version
-            .entry(entry.version)
-            .or_insert_with(|| MigrationStatus {
+    reconcile_owned(sources.to_vec(), ledger.to_vec())
+}
+
+/// [`reconcile`], taking its inputs: every string moves into the result
+/// instead of being copied (`status` on a long history).
+pub fn reconcile_owned(
+    mut sources: Vec<(MigrationSource, Option<String>)>,
+    mut ledger: Vec<LedgerEntry>,
+) -> Vec<MigrationStatus> {
+    // Both come sorted (the directory by name, the ledger by its query);
+    // sorting again is a linear check then.
+    sources.sort_by_key(|(s, _)| s.version);
+    ledger.sort_by_key(|e| e.version);
+    let mut out = Vec::with_capacity(sources.len().max(ledger.len()));
+    let mut sources = sources.into_iter().peekable();
+    let mut ledger = ledger.into_iter().peekable();
+    loop {
+        let next_entry = ledger.peek().map(|e| e.version);
+        let status = if let Some((source, sum)) =
+            sources.next_if(|(s, _)| next_entry.is_none_or(|e| s.version <= e))
+        {
+            let file = on_disk(source, sum);
+            match ledger.next_if(|e| e.version == file.version) {
+                Some(entry) => recorded(file, entry),
+                None => file,
+            }
+        } else if let Some(entry) = ledger.next() {
+            let gone = MigrationStatus {
                 version: entry.version,
                 name: entry.name.clone(),
                 kind: entry.kind,
@@ -113,28 +117,62 @@ pub fn reconcile(
                 path: None,
                 error: None,
                 statements_digest: None,
-            });
-        status.status = if status.path.is_none() {
-            State::Missing
-        } else if entry.state == EntryState::Failed {
-            State::Failed
-        } else if status
-            .file_checksum
-            .as_ref()
-            .is_some_and(|c| *c != entry.checksum)
-        {
-            State::Changed
+            };
+            recorded(gone, entry)
         } else {
-            State::Applied
+            break;
         };
-        status.checksum = Some(entry.checksum.clone());
-        status.applied_at = Some(entry.applied_at.clone());
-        status.execution_ms = Some(entry.execution_ms);
-        status.environment = Some(entry.environment.clone());
-        status.error = entry.error.clone();
-        status.statements_digest = entry.statements_digest.clone();
+        out.push(status);
     }
-    by_version.into_values().collect()
+    out
+}
+
+/// A migration on disk, with its file's checksum, as if pending.
+fn on_disk(source: MigrationSource, sum: Option<String>) -> MigrationStatus {
+    let kind = source.kind();
+    let path = match source.body {
+        SourceBody::Sql { up, .. } => up,
+        SourceBody::Component { path } => path,
+        SourceBody::Crate { dir } => dir,
+    };
+    MigrationStatus {
+        version: source.version,
+        name: source.name,
+        kind,
+        status: State::Pending,
+        checksum: sum.clone(),
+        file_checksum: sum,
+        applied_at: None,
+        execution_ms: None,
+        environment: None,
+        path: Some(path),
+        error: None,
+        statements_digest: None,
+    }
+}
+
+/// `status` with what the ledger row of its migration says.
+fn recorded(mut status: MigrationStatus, entry: LedgerEntry) -> MigrationStatus {
+    status.status = if status.path.is_none() {
+        State::Missing
+    } else if entry.state == EntryState::Failed {
+        State::Failed
+    } else if status
+        .file_checksum
+        .as_ref()
+        .is_some_and(|c| *c != entry.checksum)
+    {
+        State::Changed
+    } else {
+        State::Applied
+    };
+    status.checksum = Some(entry.checksum);
+    status.applied_at = Some(entry.applied_at);
+    status.execution_ms = Some(entry.execution_ms);
+    status.environment = Some(entry.environment);
+    status.error = entry.error;
+    status.statements_digest = entry.statements_digest;
+    status
 }
 
 /// What `up` may apply.

@@ -178,12 +178,11 @@ pub(crate) fn summary(report: &RunReport, verb: &str, url: &DatabaseUrl, env: &s
         println!("nothing to do: {url} ({env}) is up to date");
         return;
     }
-    let total: Duration = report.migrations.iter().map(|m| m.elapsed).sum();
     let rows: u64 = report.migrations.iter().map(|m| m.rows).sum();
     println!(
         "{verb} {} migration(s) on {url} ({env}) in {}, {rows} row(s) changed",
         report.migrations.len(),
-        millis(total)
+        millis(report.elapsed)
     );
 }
 
