@@ -127,18 +127,36 @@ pub fn timed(command: &mut Command) -> Result<Timed> {
     Ok(Timed { elapsed, peak_rss })
 }
 
-/// The fastest of `runs` runs of `f`.
-pub fn best_of<T>(
-    runs: usize,
-    mut f: impl FnMut() -> Result<T>,
-    time: impl Fn(&T) -> Duration,
-) -> Result<T> {
-    let mut best: Option<T> = None;
-    for _ in 0..runs.max(1) {
-        let result = f()?;
-        if best.as_ref().is_none_or(|b| time(&result) < time(b)) {
-            best = Some(result);
+/// How many times each contender of a comparison runs.
+pub const ROUNDS: usize = 3;
+
+/// Runs every contender once per round, in turn (A B C, A B C, …), so that
+/// a slow spell of the machine falls on all of them alike, and returns each
+/// contender's median run (by elapsed time).
+pub fn interleaved<const N: usize>(
+    rounds: usize,
+    mut contenders: [&mut dyn FnMut() -> Result<Timed>; N],
+) -> Result<[Timed; N]> {
+    let mut runs: [Vec<Timed>; N] = std::array::from_fn(|_| Vec::new());
+    for _ in 0..rounds.max(1) {
+        for (contender, runs) in contenders.iter_mut().zip(runs.iter_mut()) {
+            runs.push(contender()?);
         }
     }
-    best.context("no run")
+    Ok(runs.map(median))
+}
+
+/// The median of `runs` (the lower middle one of an even count).
+pub fn median(mut runs: Vec<Timed>) -> Timed {
+    runs.sort_by_key(|t| t.elapsed);
+    let middle = (runs.len().saturating_sub(1)) / 2;
+    runs.swap_remove(middle)
+}
+
+/// A run timed by the benchmark itself rather than as a child process.
+pub fn took(elapsed: Duration) -> Timed {
+    Timed {
+        elapsed,
+        peak_rss: 0,
+    }
 }

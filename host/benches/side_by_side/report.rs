@@ -112,8 +112,10 @@ impl Report {
         let _ = writeln!(out, "# Benchmarks\n");
         let _ = writeln!(
             out,
-            "Measured by `cargo bench -p wasmig` (host/benches/side_by_side); every ratio \
-             compares two runs made one after the other in the same run of the program.\n"
+            "Measured by `cargo bench -p wasmig` (host/benches/side_by_side). Every ratio \
+             compares runs made in the same run of the program, interleaved (wasmig, then \
+             the reference, round after round, three rounds) and reduced to each side's \
+             median.\n"
         );
         let _ = writeln!(out, "## Machine and versions\n");
         let cpu = std::fs::read_to_string("/proc/cpuinfo")

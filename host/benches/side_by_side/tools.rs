@@ -54,7 +54,7 @@ fn fresh(bench: &Bench, engine: &str, tag: &str) -> Result<Fresh> {
     Ok(Fresh {
         wasmig: url.clone(),
         sqlx: url.clone(),
-        dbmate: format!("{url}?sslmode=disable"),
+        dbmate: url,
     })
 }
 
@@ -104,40 +104,52 @@ pub fn run(bench: &Bench, report: &mut Report) -> Result<()> {
         } else {
             "postgres"
         };
-        let small = {
-            let db = fresh(bench, engine, &format!("{engine}_wasmig_small"))?;
-            wasmig(bench, &small_plain, &db.wasmig, &cache, &["up"])?.elapsed
-        };
-        // The references: each tool applies the same migrations to a fresh
-        // database.
-        let mut references: Vec<(String, Duration)> = Vec::new();
+        // wasmig and each reference tool apply the same migrations to a
+        // fresh database, in turn, round after round.
+        let mut names = vec!["wasmig"];
         let mut missing = Vec::new();
         match &sqlx {
-            Some(sqlx) => {
-                let db = fresh(bench, engine, &format!("{engine}_sqlx_small"))?;
-                let run = inputs::timed(
-                    Command::new(sqlx)
-                        .args(["migrate", "run", "--source"])
-                        .arg(&small_plain)
-                        .args(["--database-url", &db.sqlx]),
-                )?;
-                references.push(("sqlx-cli".into(), run.elapsed));
-            }
+            Some(_) => names.push("sqlx-cli"),
             None => missing.push("sqlx-cli is not installed (cargo install sqlx-cli)"),
         }
         match &dbmate {
-            Some(dbmate) => {
-                let db = fresh(bench, engine, &format!("{engine}_dbmate_small"))?;
-                let run = inputs::timed(
-                    Command::new(dbmate)
-                        .args(["--no-dump-schema", "--migrations-dir"])
-                        .arg(&small_dbmate)
-                        .args(["--url", &db.dbmate, "up"]),
-                )?;
-                references.push(("dbmate".into(), run.elapsed));
-            }
+            Some(_) => names.push("dbmate"),
             None => missing.push("dbmate is not installed (npm install --no-save dbmate)"),
         }
+        let mut runs: Vec<Vec<Timed>> = names.iter().map(|_| Vec::new()).collect();
+        for round in 0..inputs::ROUNDS {
+            for (name, runs) in names.iter().zip(runs.iter_mut()) {
+                let db = fresh(bench, engine, &format!("{engine}_{name}_small_{round}"))?;
+                let mut command = match *name {
+                    "wasmig" => {
+                        runs.push(wasmig(bench, &small_plain, &db.wasmig, &cache, &["up"])?);
+                        continue;
+                    }
+                    "sqlx-cli" => {
+                        let mut c = Command::new(sqlx.as_deref().unwrap_or("sqlx"));
+                        c.args(["migrate", "run", "--source"])
+                            .arg(&small_plain)
+                            .args(["--database-url", &db.sqlx]);
+                        c
+                    }
+                    _ => {
+                        let mut c = Command::new(dbmate.as_deref().unwrap_or("dbmate"));
+                        c.args(["--no-dump-schema", "--migrations-dir"])
+                            .arg(&small_dbmate)
+                            .args(["--url", &db.dbmate, "up"]);
+                        c
+                    }
+                };
+                runs.push(inputs::timed(&mut command)?);
+            }
+        }
+        let mut medians = runs.into_iter().map(inputs::median);
+        let small = medians.next().map(|t| t.elapsed).unwrap_or_default();
+        let references: Vec<(String, Duration)> = names[1..]
+            .iter()
+            .zip(medians)
+            .map(|(name, t)| ((*name).to_owned(), t.elapsed))
+            .collect();
         let fastest = references.iter().min_by_key(|(_, t)| *t);
         report.add(match fastest {
             Some((name, reference)) => Line {
@@ -176,11 +188,38 @@ pub fn run(bench: &Bench, report: &mut Report) -> Result<()> {
                 sizes.apply_large, sizes.apply_small
             ),
         });
-        let status = inputs::best_of(
-            3,
-            || wasmig(bench, &large_plain, &large_db.wasmig, &cache, &["status"]),
-            |t| t.elapsed,
-        )?;
+        if engine == "sqlite" {
+            // How SQLite itself grows with the number of tables: the same
+            // DDL, each in its own transaction with one ledger INSERT, run
+            // straight through rusqlite.
+            let bare = |count: usize| {
+                bare_sqlite(&bench.work.path().join(format!("bare_{count}.db")), count)
+            };
+            let (bare_small, bare_large) = (bare(sizes.apply_small)?, bare(sizes.apply_large)?);
+            report.add(Line {
+                metric: "apply_10k_over_1k_vs_bare_sqlite",
+                engine,
+                unit: "x",
+                outcome: Outcome::Measured {
+                    wasmig: large.as_secs_f64() / small.as_secs_f64(),
+                    reference: Some(bare_large.as_secs_f64() / bare_small.as_secs_f64()),
+                },
+                // wasmig grows no faster than the engine under it.
+                goal: Goal::AtMost(1.2),
+                reference_name: format!(
+                    "bare SQLite, {} vs {} (CREATE TABLE + ledger INSERT per transaction)",
+                    sizes.apply_large, sizes.apply_small
+                ),
+            });
+        }
+        // The first run fills the checksum cache, as the first `status`
+        // after a deploy would; the median of the next five is reported.
+        wasmig(bench, &large_plain, &large_db.wasmig, &cache, &["status"])?;
+        let status = inputs::median(
+            (0..5)
+                .map(|_| wasmig(bench, &large_plain, &large_db.wasmig, &cache, &["status"]))
+                .collect::<Result<Vec<_>>>()?,
+        );
         report.add(Line {
             metric: "status_10k_applied",
             engine,
@@ -194,6 +233,27 @@ pub fn run(bench: &Bench, report: &mut Report) -> Result<()> {
         });
     }
     components(bench, report)
+}
+
+/// `count` trivial migrations applied straight through rusqlite: each one
+/// `CREATE TABLE` and one ledger row, committed on its own (as dbmate does).
+fn bare_sqlite(path: &Path, count: usize) -> Result<Duration> {
+    let _ = std::fs::remove_file(path);
+    let started = std::time::Instant::now();
+    let mut conn = rusqlite::Connection::open(path)?;
+    conn.execute_batch("CREATE TABLE ledger (version INTEGER PRIMARY KEY, applied_at TEXT)")?;
+    for i in 1..=count {
+        let tx = conn.transaction()?;
+        tx.execute_batch(&format!(
+            "CREATE TABLE t{i} (id INTEGER PRIMARY KEY, name TEXT);"
+        ))?;
+        tx.execute(
+            "INSERT INTO ledger (version, applied_at) VALUES (?1, datetime('now'))",
+            [i64::try_from(i)?],
+        )?;
+        tx.commit()?;
+    }
+    Ok(started.elapsed())
 }
 
 fn skipped(metric: &'static str, engine: &'static str, goal: Goal, why: &str) -> Line {
@@ -242,18 +302,14 @@ fn components(bench: &Bench, report: &mut Report) -> Result<()> {
 
     // Cold: an empty cache, so every component is compiled.
     let cold = wasmig(bench, &components, &db("ticks_cold")?, &cache, &["up"])?.elapsed;
-    let warm = inputs::best_of(
-        2,
-        || wasmig(bench, &components, &db("ticks_warm")?, &cache, &["up"]),
-        |t| t.elapsed,
-    )?
-    .elapsed;
-    let plain = inputs::best_of(
-        2,
-        || wasmig(bench, &sql, &db("ticks_sql")?, &cache, &["up"]),
-        |t| t.elapsed,
-    )?
-    .elapsed;
+    let [warm, plain] = inputs::interleaved(
+        inputs::ROUNDS,
+        [
+            &mut || wasmig(bench, &components, &db("ticks_warm")?, &cache, &["up"]),
+            &mut || wasmig(bench, &sql, &db("ticks_sql")?, &cache, &["up"]),
+        ],
+    )?;
+    let (warm, plain) = (warm.elapsed, plain.elapsed);
     let per = |d: Duration| d.as_secs_f64() * 1000.0 / count as f64;
     report.add(Line {
         metric: "component_overhead_warm_cache",
