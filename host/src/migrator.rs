@@ -461,12 +461,14 @@ impl Migrator {
     /// # Errors
     /// See [`source::discover_all`].
     pub fn sources(&self) -> Result<Vec<MigrationSource>, Error> {
-        if self.extra_dirs.is_empty() {
-            return source::discover(&self.dir);
-        }
+        source::discover_all(&self.dirs())
+    }
+
+    /// The migrations directories: the project's own, then any others.
+    fn dirs(&self) -> Vec<PathBuf> {
         let mut dirs = vec![self.dir.clone()];
         dirs.extend(self.extra_dirs.iter().cloned());
-        source::discover_all(&dirs)
+        dirs
     }
 
     /// Builds guest crates: the stale ones, or all with `force`. Returns the
@@ -528,25 +530,29 @@ impl Migrator {
     /// # Errors
     /// Fails when the directory or the ledger cannot be read.
     pub async fn status(&self) -> Result<Vec<MigrationStatus>, Error> {
-        let sources = self.sources()?;
-        // Files are read and hashed on other threads while the ledger is
-        // read; files whose metadata did not change since an earlier run
-        // are not read at all.
-        let remembered = self.cache_dir.clone().map(|dir| {
-            let mut dirs = vec![self.dir.clone()];
-            dirs.extend(self.extra_dirs.iter().cloned());
-            (dir, dirs)
-        });
-        let sums = tokio::task::spawn_blocking(move || {
-            let cache = remembered.and_then(|(dir, dirs)| ChecksumCache::open(&dir, &dirs));
+        // The directory is listed, and its files read and hashed, on other
+        // threads while the ledger is read; files whose metadata did not
+        // change since an earlier run are not read at all.
+        let dirs = self.dirs();
+        let cache_dir = self.cache_dir.clone();
+        let files = tokio::task::spawn_blocking(move || {
+            let sources = source::discover_all(&dirs)?;
+            let cache = cache_dir.and_then(|dir| ChecksumCache::open(&dir, &dirs));
             checksums(sources, cache)
         });
-        let mut db = self.connect().await?;
-        let entries = ledger::read_if_exists(&mut *db).await?;
-        let with_sums = sums
+        let ledger = async {
+            let mut db = self.connect().await?;
+            let entries = ledger::read_if_exists(&mut *db).await?;
+            // Closing frees the engine's copy of the schema (SQLite parses
+            // every table's definition on open): not on the caller's time.
+            tokio::task::spawn_blocking(move || drop(db));
+            Ok::<_, Error>(entries)
+        }
+        .await;
+        let with_sums = files
             .await
             .map_err(|e| Error::Runtime(format!("reading the migrations failed: {e}")))??;
-        Ok(planner::reconcile_owned(with_sums, entries))
+        Ok(planner::reconcile_owned(with_sums, ledger?))
     }
 
     /// Checks every migration without running or compiling anything: SQL

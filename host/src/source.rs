@@ -258,6 +258,9 @@ pub fn discover(dir: &Path) -> Result<Vec<MigrationSource>, Error> {
 /// What [`discover`] reports for any of them, and
 /// [`Error::DuplicateVersion`] when two directories use one version.
 pub fn discover_all(dirs: &[PathBuf]) -> Result<Vec<MigrationSource>, Error> {
+    if let [dir] = dirs {
+        return discover(dir);
+    }
     let mut all: BTreeMap<Version, MigrationSource> = BTreeMap::new();
     for dir in dirs {
         for source in discover(dir)? {

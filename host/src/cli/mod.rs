@@ -221,7 +221,6 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
             let shown: Vec<_> = statuses
                 .iter()
                 .filter(|s| !filtered || wanted.contains(&(true, s.status)))
-                .cloned()
                 .collect();
             match args.format {
                 Format::Table => render::status_table(&shown),

@@ -1,5 +1,6 @@
 //! How the CLI shows runs and statuses.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
@@ -186,7 +187,7 @@ pub(crate) fn summary(report: &RunReport, verb: &str, url: &DatabaseUrl, env: &s
     );
 }
 
-pub(crate) fn status_table(statuses: &[MigrationStatus]) {
+pub(crate) fn status_table(statuses: &[&MigrationStatus]) {
     if statuses.is_empty() {
         println!("no migrations");
         return;
@@ -200,20 +201,22 @@ pub(crate) fn status_table(statuses: &[MigrationStatus]) {
         "DURATION",
         "CHECKSUM",
     ];
-    let rows: Vec<[String; 7]> = statuses
+    let rows: Vec<[Cow<'_, str>; 7]> = statuses
         .iter()
         .map(|s| {
             [
-                s.version.to_string(),
-                s.name.clone(),
-                s.kind.to_string(),
-                s.status.as_str().to_owned(),
-                s.applied_at.clone().unwrap_or_else(|| "-".into()),
+                Cow::Owned(s.version.to_string()),
+                Cow::Borrowed(s.name.as_str()),
+                Cow::Owned(s.kind.to_string()),
+                Cow::Borrowed(s.status.as_str()),
+                s.applied_at.as_deref().unwrap_or("-").into(),
                 s.execution_ms
-                    .map_or_else(|| "-".into(), |ms| format!("{ms} ms")),
+                    .map_or(Cow::Borrowed("-"), |ms| Cow::Owned(format!("{ms} ms"))),
                 s.checksum
                     .as_deref()
-                    .map_or_else(|| "(not built)".into(), |c| c[..12.min(c.len())].to_owned()),
+                    .map_or(Cow::Borrowed("(not built)"), |c| {
+                        Cow::Borrowed(c.get(..12).unwrap_or(c))
+                    }),
             ]
         })
         .collect();
@@ -221,7 +224,7 @@ pub(crate) fn status_table(statuses: &[MigrationStatus]) {
 }
 
 pub(crate) fn status_json(
-    statuses: &[MigrationStatus],
+    statuses: &[&MigrationStatus],
     url: &DatabaseUrl,
     env: &str,
 ) -> anyhow::Result<()> {
@@ -444,16 +447,16 @@ pub(crate) fn history(events: &[wasmig::ledger::HistoryEvent]) {
     print_table(&header, &rows);
 }
 
-fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
+fn print_table<const N: usize, C: AsRef<str>>(header: &[&str; N], rows: &[[C; N]]) {
     let mut widths = header.map(str::len);
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(cell.as_ref().chars().count());
         }
     }
     // One write for the whole table, not one per line.
     let mut out = String::with_capacity((rows.len() + 1) * (widths.iter().sum::<usize>() + 2 * N));
-    let mut line = |cells: &[String]| {
+    let mut line = |cells: &[&str]| {
         let start = out.len();
         for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
             if i > 0 {
@@ -467,9 +470,9 @@ fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
         out.truncate(end);
         out.push('\n');
     };
-    line(&header.map(str::to_owned));
+    line(header);
     for row in rows {
-        line(row);
+        line(&row.each_ref().map(AsRef::as_ref));
     }
     let _ = std::io::stdout().lock().write_all(out.as_bytes());
 }
