@@ -556,4 +556,17 @@ mod tests {
         assert_eq!(err.kind, DbErrorKind::Syntax, "{err}");
         assert!(db.query("SELECT * FROM people", &[]).await.is_ok());
     }
+
+    #[tokio::test]
+    async fn the_schema_hash_tables_are_uncapped() {
+        // Built with .cargo/config.toml's LIBSQLITE3_FLAGS: without it, a
+        // database of thousands of tables opens in quadratic time.
+        let mut db = SqliteBackend::open(None).unwrap();
+        let options = db.query("PRAGMA compile_options", &[]).await.unwrap();
+        let has = options
+            .rows
+            .iter()
+            .any(|r| matches!(r.first(), Some(Value::Text(t)) if t == "MALLOC_SOFT_LIMIT=0"));
+        assert!(has, "{:?}", options.rows);
+    }
 }
