@@ -315,6 +315,11 @@ fn encode_all(
     Ok(args)
 }
 
+/// `value` as a JSON document.
+fn raw_json<T: serde::Serialize>(value: &T) -> Result<Box<serde_json::value::RawValue>, String> {
+    serde_json::value::to_raw_value(value).map_err(|e| format!("invalid JSON: {e}"))
+}
+
 /// Encodes one value for a parameter of type `ty`.
 fn encode(args: &mut PgArguments, value: &Value, ty: &PgTypeInfo) -> Result<(), String> {
     let add = |r: Result<(), sqlx::error::BoxDynError>| r.map_err(|e| e.to_string());
@@ -374,13 +379,16 @@ fn encode(args: &mut PgArguments, value: &Value, ty: &PgTypeInfo) -> Result<(), 
             add(args.add(u))
         }
         "JSON" | "JSONB" => {
-            let j: serde_json::Value = match value {
+            // Checked, then sent as written: a batch's JSON document is
+            // not built into a tree only to be printed again.
+            let j = match value {
                 Value::Json(s) | Value::Text(s) => {
-                    serde_json::from_str(s).map_err(|e| format!("invalid JSON: {e}"))?
+                    serde_json::value::RawValue::from_string(s.clone())
+                        .map_err(|e| format!("invalid JSON: {e}"))?
                 }
-                Value::Int(i) => serde_json::Value::from(*i),
-                Value::Float(f) => serde_json::Value::from(*f),
-                Value::Boolean(b) => serde_json::Value::from(*b),
+                Value::Int(i) => raw_json(i)?,
+                Value::Float(f) => raw_json(f)?,
+                Value::Boolean(b) => raw_json(b)?,
                 _ => return Err(bad()),
             };
             add(args.add(sqlx::types::Json(j)))
