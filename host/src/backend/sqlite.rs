@@ -129,13 +129,14 @@ impl SqliteBackend {
         self.arm();
         let mut stmt = self.conn.prepare_cached(sql).map_err(to_db_error)?;
         let columns = columns_of(&stmt);
+        let kinds = kinds_of(&columns);
         let mut rows = Vec::new();
         let mut tally = Tally::new(cap);
         let mut cursor = stmt
             .query(params_from_iter(params.iter().map(Param)))
             .map_err(to_db_error)?;
         while let Some(row) = cursor.next().map_err(to_db_error)? {
-            let row = read_row(row, &columns)?;
+            let row = read_row(row, &kinds)?;
             tally.add(&row)?;
             rows.push(row);
         }
@@ -309,14 +310,15 @@ impl Backend for SqliteBackend {
                 let mut result = stmt
                     .query((*last_rowid, i64::from(max_rows)))
                     .map_err(to_db_error)?;
+                let kinds = kinds_of(columns);
                 let mut rows = Vec::new();
                 let mut tally = Tally::new(cap);
                 while let Some(row) = result.next().map_err(to_db_error)? {
                     *last_rowid = row.get(0).map_err(to_db_error)?;
-                    let mut values = Vec::with_capacity(columns.len());
-                    for (i, column) in columns.iter().enumerate() {
+                    let mut values = Vec::with_capacity(kinds.len());
+                    for (i, kind) in kinds.iter().enumerate() {
                         let cell = row.get_ref(i + 1).map_err(to_db_error)?;
-                        values.push(to_value(cell, &column.type_name));
+                        values.push(to_value(cell, *kind));
                     }
                     tally.add(&values)?;
                     rows.push(values);
@@ -355,46 +357,79 @@ fn columns_of(stmt: &rusqlite::Statement<'_>) -> Vec<Column> {
         .collect()
 }
 
-fn read_row(row: &rusqlite::Row<'_>, columns: &[Column]) -> Result<Vec<Value>, DbError> {
-    let mut values = Vec::with_capacity(columns.len());
-    for (i, column) in columns.iter().enumerate() {
-        values.push(to_value(
-            row.get_ref(i).map_err(to_db_error)?,
-            &column.type_name,
-        ));
+fn read_row(row: &rusqlite::Row<'_>, kinds: &[Kind]) -> Result<Vec<Value>, DbError> {
+    let mut values = Vec::with_capacity(kinds.len());
+    for (i, kind) in kinds.iter().enumerate() {
+        values.push(to_value(row.get_ref(i).map_err(to_db_error)?, *kind));
     }
     Ok(values)
 }
 
-/// Converts a SQLite cell to a [`Value`], using the column's declared type to
+/// What a column's declared type says its cells are, beyond SQLite's own
+/// storage classes: read once per statement, not once per cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Plain,
+    Boolean,
+    /// DECIMAL and NUMERIC columns have NUMERIC affinity: SQLite stores
+    /// `12.50` as the REAL 12.5 (or `12.00` as the INTEGER 12).
+    Decimal,
+    Json,
+    Uuid,
+    Timestamp,
+    Date,
+}
+
+impl Kind {
+    fn of(decl_type: &str) -> Self {
+        let decl = decl_type.to_ascii_uppercase();
+        if decl.contains("BOOL") {
+            Self::Boolean
+        } else if decl.contains("JSON") {
+            Self::Json
+        } else if decl.contains("UUID") {
+            Self::Uuid
+        } else if decl.contains("TIMESTAMP") || decl.contains("DATETIME") {
+            Self::Timestamp
+        } else if decl == "DATE" {
+            Self::Date
+        } else if decl.contains("DECIMAL") || decl.contains("NUMERIC") {
+            Self::Decimal
+        } else {
+            Self::Plain
+        }
+    }
+}
+
+fn kinds_of(columns: &[Column]) -> Vec<Kind> {
+    columns.iter().map(|c| Kind::of(&c.type_name)).collect()
+}
+
+/// Converts a SQLite cell to a [`Value`], using its column's [`Kind`] to
 /// tell booleans, JSON, UUIDs, dates, timestamps and decimals from plain
 /// integers and text.
-fn to_value(cell: ValueRef<'_>, decl_type: &str) -> Value {
-    let decl = decl_type.to_ascii_uppercase();
-    // DECIMAL and NUMERIC columns have NUMERIC affinity: SQLite stores
-    // `12.50` as the REAL 12.5 (or `12.00` as the INTEGER 12).
-    let decimal = decl.contains("DECIMAL") || decl.contains("NUMERIC");
+fn to_value(cell: ValueRef<'_>, kind: Kind) -> Value {
     match cell {
         ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) if decl.contains("BOOL") => Value::Boolean(i != 0),
-        ValueRef::Integer(i) if decimal => Value::Decimal(i.to_string()),
-        ValueRef::Integer(i) => Value::Int(i),
-        ValueRef::Real(f) if decimal => Value::Decimal(f.to_string()),
+        ValueRef::Integer(i) => match kind {
+            Kind::Boolean => Value::Boolean(i != 0),
+            Kind::Decimal => Value::Decimal(i.to_string()),
+            _ => Value::Int(i),
+        },
+        ValueRef::Real(f) if kind == Kind::Decimal => Value::Decimal(f.to_string()),
         ValueRef::Real(f) => Value::Float(f),
         ValueRef::Text(bytes) => {
-            let text = String::from_utf8_lossy(bytes).into_owned();
-            if decl.contains("JSON") {
-                Value::Json(text)
-            } else if decl.contains("UUID") {
-                Value::Uuid(text)
-            } else if decl.contains("TIMESTAMP") || decl.contains("DATETIME") {
-                Value::Timestamp(text)
-            } else if decl == "DATE" {
-                Value::Date(text)
-            } else if decimal {
-                Value::Decimal(text)
-            } else {
-                Value::Text(text)
+            let text = match std::str::from_utf8(bytes) {
+                Ok(text) => text.to_owned(),
+                Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+            };
+            match kind {
+                Kind::Json => Value::Json(text),
+                Kind::Uuid => Value::Uuid(text),
+                Kind::Timestamp => Value::Timestamp(text),
+                Kind::Date => Value::Date(text),
+                Kind::Decimal => Value::Decimal(text),
+                Kind::Plain | Kind::Boolean => Value::Text(text),
             }
         }
         ValueRef::Blob(bytes) => Value::Bytes(bytes.to_vec()),
