@@ -94,10 +94,10 @@ impl RunLock {
             });
         }
         let held = match url {
-            DatabaseUrl::Sqlite { path: None } => Held::Nothing,
-            DatabaseUrl::Sqlite { path: Some(path) } => {
-                Held::File(lock_file(path.clone(), timeout).await?)
-            }
+            DatabaseUrl::Sqlite { path: None, .. } => Held::Nothing,
+            DatabaseUrl::Sqlite {
+                path: Some(path), ..
+            } => Held::File(lock_file(path.clone(), timeout).await?),
             DatabaseUrl::Postgres(u) => Held::Postgres(lock_postgres(u, timeout).await?),
             DatabaseUrl::Mysql(u) => Held::Mysql(lock_mysql(u, timeout).await?),
         };

@@ -22,7 +22,7 @@ pub(crate) use self::mysql::to_db_error as mysql_error;
 pub use self::postgres::PostgresBackend;
 pub(crate) use self::postgres::to_db_error as postgres_error;
 pub use self::sqlite::SqliteBackend;
-pub use self::url::DatabaseUrl;
+pub use self::url::{DatabaseUrl, Synchronous};
 
 /// One SQL value: a parameter or a result cell.
 #[derive(Debug, Clone, PartialEq)]
@@ -327,7 +327,13 @@ pub trait Backend: Send {
 /// Fails when the database cannot be reached or opened.
 pub async fn connect(url: &DatabaseUrl) -> Result<Box<dyn Backend>, DbError> {
     match url {
-        DatabaseUrl::Sqlite { path } => Ok(Box::new(SqliteBackend::open(path.as_deref())?)),
+        DatabaseUrl::Sqlite { path, synchronous } => {
+            let backend = SqliteBackend::open(path.as_deref())?;
+            if let Some(level) = synchronous {
+                backend.set_synchronous(*level)?;
+            }
+            Ok(Box::new(backend))
+        }
         DatabaseUrl::Postgres(u) => Ok(Box::new(PostgresBackend::connect(u).await?)),
         DatabaseUrl::Mysql(u) => Ok(Box::new(MysqlBackend::connect(u).await?)),
     }

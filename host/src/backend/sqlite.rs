@@ -20,7 +20,8 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, ToSql, params_from_iter};
 
 use super::{
-    Backend, Column, CursorId, DbError, DbErrorKind, Dialect, ResultCap, Rows, Tally, Value,
+    Backend, Column, CursorId, DbError, DbErrorKind, Dialect, ResultCap, Rows, Synchronous, Tally,
+    Value,
 };
 
 /// How long a statement waits for another connection's lock before failing.
@@ -102,6 +103,17 @@ impl SqliteBackend {
             hard_deadline: None,
             deadline,
         })
+    }
+
+    /// Sets `PRAGMA synchronous` for this connection (the database file
+    /// keeps no record of it).
+    ///
+    /// # Errors
+    /// Returns the database's error.
+    pub fn set_synchronous(&self, level: Synchronous) -> Result<(), DbError> {
+        self.conn
+            .pragma_update(None, "synchronous", level.as_str())
+            .map_err(to_db_error)
     }
 
     fn clear_deadline(&self) {
@@ -603,5 +615,21 @@ mod tests {
             .iter()
             .any(|r| matches!(r.first(), Some(Value::Text(t)) if t == "MALLOC_SOFT_LIMIT=0"));
         assert!(has, "{:?}", options.rows);
+    }
+
+    #[tokio::test]
+    async fn the_url_sets_how_often_commits_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let level = |url: String| async move {
+            let url = super::super::DatabaseUrl::parse(&url).unwrap();
+            let mut db = super::super::connect(&url).await.unwrap();
+            let rows = db.query("PRAGMA synchronous", &[]).await.unwrap();
+            rows.rows[0][0].clone()
+        };
+        let file = dir.path().join("a.db").display().to_string();
+        // SQLite's default, FULL (2), unless the URL says otherwise.
+        assert_eq!(level(format!("sqlite:{file}")).await, Value::Int(2));
+        let normal = format!("sqlite:{file}?synchronous=normal");
+        assert_eq!(level(normal).await, Value::Int(1));
     }
 }
