@@ -176,7 +176,7 @@ async fn lock_file(db: PathBuf, timeout: Duration) -> Result<File, Error> {
 
 async fn lock_postgres(url: &str, timeout: Duration) -> Result<PgConnection, Error> {
     let context = "taking the run lock (pg_advisory_lock)";
-    let mut conn = PgConnection::connect(url)
+    let mut conn = crate::backend::nodelay::connecting(PgConnection::connect(url))
         .await
         .map_err(|e| Error::Database {
             context: context.into(),
@@ -208,7 +208,7 @@ async fn lock_mysql(url: &str, timeout: Duration) -> Result<MySqlConnection, Err
         Some(rest) => format!("mysql://{rest}"),
         None => url.to_owned(),
     };
-    let mut conn = MySqlConnection::connect(&url)
+    let mut conn = crate::backend::nodelay::connecting(MySqlConnection::connect(&url))
         .await
         .map_err(|e| Error::Database {
             context: context.into(),

@@ -47,13 +47,13 @@ struct MysqlCursor {
 }
 
 async fn open(url: &str) -> Result<MySqlConnection, DbError> {
-    let fds = super::nodelay::before_connect();
-    let mut conn = MySqlConnection::connect(url).await.map_err(|e| {
-        let mut err = to_db_error(e);
-        err.kind = DbErrorKind::Connection;
-        err
-    })?;
-    super::nodelay::after_connect(&fds);
+    let mut conn = super::nodelay::connecting(MySqlConnection::connect(url))
+        .await
+        .map_err(|e| {
+            let mut err = to_db_error(e);
+            err.kind = DbErrorKind::Connection;
+            err
+        })?;
     // Timestamps travel as UTC.
     conn.execute("SET time_zone = '+00:00'")
         .await

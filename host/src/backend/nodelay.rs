@@ -39,6 +39,38 @@ pub fn after_connect(before: &OpenFds) {
     }
 }
 
+/// Runs a driver's `connect`, disabling Nagle's algorithm on the sockets it
+/// opens as soon as they appear (checked every millisecond), not only once
+/// it returns.
+///
+/// The connect itself is a conversation of small messages (TLS handshake,
+/// startup, authentication): with Nagle on, each second small write waits
+/// for the server's delayed ACK, 40 ms a time, which on a TLS connection
+/// costs more than everything `wasmig status` does.
+pub async fn connecting<F: std::future::Future>(connect: F) -> F::Output {
+    let before = before_connect();
+    let mut done = HashSet::new();
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(connect);
+    loop {
+        tokio::select! {
+            biased;
+            out = &mut connect => {
+                after_connect(&before);
+                return out;
+            }
+            _ = tick.tick() => {
+                for fd in open_fds().difference(&before.0) {
+                    if done.insert(*fd) {
+                        set_nodelay(*fd);
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(target_os = "linux")]
 fn open_fds() -> HashSet<i32> {
     let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {

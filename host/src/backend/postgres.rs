@@ -25,13 +25,13 @@ use super::{
 };
 
 async fn open(url: &str) -> Result<PgConnection, DbError> {
-    let fds = super::nodelay::before_connect();
-    let conn = PgConnection::connect(url).await.map_err(|e| {
-        let mut err = to_db_error(e);
-        err.kind = DbErrorKind::Connection;
-        err
-    })?;
-    super::nodelay::after_connect(&fds);
+    let conn = super::nodelay::connecting(PgConnection::connect(url))
+        .await
+        .map_err(|e| {
+            let mut err = to_db_error(e);
+            err.kind = DbErrorKind::Connection;
+            err
+        })?;
     Ok(conn)
 }
 
