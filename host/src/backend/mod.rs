@@ -109,6 +109,13 @@ impl DbError {
             message: message.into(),
         }
     }
+
+    /// The same error, reported as a failure to connect (it happened while
+    /// opening the connection, whatever the driver called it).
+    pub(crate) fn while_connecting(mut self) -> Self {
+        self.kind = DbErrorKind::Connection;
+        self
+    }
 }
 
 /// The SQL dialect of a connection.

@@ -49,11 +49,7 @@ struct MysqlCursor {
 async fn open(url: &str) -> Result<MySqlConnection, DbError> {
     let mut conn = super::nodelay::connecting(MySqlConnection::connect(url))
         .await
-        .map_err(|e| {
-            let mut err = to_db_error(e);
-            err.kind = DbErrorKind::Connection;
-            err
-        })?;
+        .map_err(|e| to_db_error(e).while_connecting())?;
     // Timestamps travel as UTC.
     conn.execute("SET time_zone = '+00:00'")
         .await

@@ -27,11 +27,7 @@ use super::{
 async fn open(url: &str) -> Result<PgConnection, DbError> {
     let conn = super::nodelay::connecting(PgConnection::connect(url))
         .await
-        .map_err(|e| {
-            let mut err = to_db_error(e);
-            err.kind = DbErrorKind::Connection;
-            err
-        })?;
+        .map_err(|e| to_db_error(e).while_connecting())?;
     Ok(conn)
 }
 

@@ -64,21 +64,13 @@ impl SqliteBackend {
             Some(p) => Connection::open(p),
             None => Connection::open_in_memory(),
         }
-        .map_err(|e| {
-            let mut err = to_db_error(e);
-            err.kind = DbErrorKind::Connection;
-            err
-        })?;
+        .map_err(|e| to_db_error(e).while_connecting())?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(to_db_error)?;
         conn.set_prepared_statement_cache_capacity(256);
         // Reading the schema fails early, with a clear message, on a file
         // that is not a database.
         conn.execute_batch("PRAGMA foreign_keys = ON; SELECT count(*) FROM sqlite_schema;")
-            .map_err(|e| {
-                let mut err = to_db_error(e);
-                err.kind = DbErrorKind::Connection;
-                err
-            })?;
+            .map_err(|e| to_db_error(e).while_connecting())?;
         let deadline: Arc<Mutex<Option<Instant>>> = Arc::default();
         let watched = deadline.clone();
         // Called every few thousand virtual machine steps: interrupts a
@@ -431,10 +423,7 @@ fn to_value(cell: ValueRef<'_>, kind: Kind) -> Value {
         ValueRef::Real(f) if kind == Kind::Decimal => Value::Decimal(f.to_string()),
         ValueRef::Real(f) => Value::Float(f),
         ValueRef::Text(bytes) => {
-            let text = match std::str::from_utf8(bytes) {
-                Ok(text) => text.to_owned(),
-                Err(_) => String::from_utf8_lossy(bytes).into_owned(),
-            };
+            let text = String::from_utf8_lossy(bytes).into_owned();
             match kind {
                 Kind::Json => Value::Json(text),
                 Kind::Uuid => Value::Uuid(text),
