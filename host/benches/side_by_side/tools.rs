@@ -208,9 +208,9 @@ pub fn run(bench: &Bench, report: &mut Report) -> Result<()> {
             ),
         });
         if variant {
-            // In WAL mode a commit syncs once instead of three or four
-            // times, so what each tool does per migration shows through
-            // the disk.
+            // The variants only add this one line. (In WAL mode a commit
+            // syncs once instead of three or four times, so what each tool
+            // does per migration shows through the disk.)
             continue;
         }
 
