@@ -1,0 +1,114 @@
+//! `wasmig up`: pending migrations applied oldest first, each in its own
+//! transaction with its ledger row.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use super::payload::read_all;
+use super::prepare::Prepared;
+use super::{Migrator, RunReport, lost_lock};
+use crate::backend::Backend;
+use crate::error::Error;
+use crate::ledger;
+use crate::plan::{Plan, Simulation};
+use crate::planner::{self, UpOptions};
+use crate::report::Direction;
+use crate::source::Version;
+
+impl Migrator {
+    /// Applies pending migrations, each in its own transaction with its
+    /// ledger row. Stale guest crates are built and every component is
+    /// compiled before the first migration runs.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when the ledger and directory disagree (see
+    /// [`planner::plan_up`]); [`Error::MigrationFailed`] when a migration
+    /// fails: it is rolled back, and the ones before it stay applied.
+    pub async fn up(&self, options: &UpOptions) -> Result<RunReport, Error> {
+        let started = Instant::now();
+        let sources = self.sources()?;
+        self.build_crates(&sources, false).await?;
+        let (mut payloads, with_sums) = read_all(&sources)?;
+        let lock = self.lock().await?;
+        let mut db = self.connect().await?;
+        let mut ledger_exists = ledger::exists(&mut *db).await?;
+        let entries = if ledger_exists {
+            ledger::upgrade(&mut *db).await?;
+            ledger::read(&mut *db).await?
+        } else {
+            Vec::new()
+        };
+        // Steps kept without a ledger row (a row deleted by hand) are
+        // replaced when their migration applies.
+        let stale: BTreeSet<Version> = ledger::stale_steps(&mut *db, ledger_exists)
+            .await?
+            .into_iter()
+            .collect();
+        let statuses = planner::reconcile(&with_sums, &entries);
+        let versions = planner::plan_up(&statuses, options)?;
+        let prepared = self.prepare(&sources, &mut payloads, &versions)?;
+        // With a reviewed plan, each migration's statements are checked
+        // against it as it runs.
+        let mut expected = BTreeMap::new();
+        if let Some(reviewed) = &options.expect_plan {
+            let (returned, digests) = self.reviewed_digests(db, &prepared, reviewed).await;
+            db = returned;
+            expected = digests?;
+        }
+        let mut report = RunReport::default();
+        for migration in &prepared {
+            lost_lock(&lock)?;
+            // A new ledger is created in the first migration's transaction,
+            // so a failed first run leaves the database untouched.
+            let (returned, result) = self
+                .run_one(
+                    db,
+                    migration,
+                    Direction::Up,
+                    !ledger_exists,
+                    expected.get(&migration.source.version).map(String::as_str),
+                    stale.contains(&migration.source.version),
+                )
+                .await;
+            db = returned;
+            report.migrations.push(result?);
+            ledger_exists = true;
+        }
+        lock.release().await;
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// With a reviewed plan (`--expect-plan`): simulates again, refuses if
+    /// anything differs, and returns each simulated migration's digest, to
+    /// check its statements against as it runs.
+    async fn reviewed_digests(
+        &self,
+        db: Box<dyn Backend>,
+        prepared: &[Prepared<'_>],
+        reviewed: &str,
+    ) -> (Box<dyn Backend>, Result<BTreeMap<Version, String>, Error>) {
+        let (db, planned) = self.simulate(db, prepared).await;
+        let plan = match planned {
+            Ok(planned) => Plan::new(planned),
+            Err(e) => return (db, Err(e)),
+        };
+        if !plan.digest.starts_with(reviewed) || reviewed.len() < 12 {
+            let refusal = Error::Refused(format!(
+                "the plan differs from the reviewed one: --expect-plan {reviewed}, but what \
+                 `up` would do now has digest {}. The database or the pending migrations \
+                 changed since the plan was made (or the plan was made with other options). \
+                 Nothing was applied; run `wasmig plan` again, review it, and pass its digest",
+                plan.digest
+            ));
+            return (db, Err(refusal));
+        }
+        let expected = plan
+            .migrations
+            .into_iter()
+            .filter(|m| m.simulation == Simulation::Simulated)
+            .map(|m| (m.version, m.digest))
+            .collect();
+        (db, Ok(expected))
+    }
+}

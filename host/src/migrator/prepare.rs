@@ -1,0 +1,174 @@
+//! Migrations made ready to run: payloads paired with their sources and
+//! sandboxes, and every component compiled (or loaded from the cache)
+//! before the first migration runs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use super::payload::{Payload, in_parallel};
+use super::{Migrator, runtime};
+use crate::backend::Backend;
+use crate::error::Error;
+use crate::policy::Sandbox;
+use crate::report::{Direction, Event};
+use crate::runtime::{LoadedComponent, Origin};
+use crate::source::{MigrationSource, Version};
+
+/// A migration ready to run.
+pub(super) struct Prepared<'a> {
+    pub(super) source: &'a MigrationSource,
+    pub(super) checksum: String,
+    pub(super) body: PreparedBody,
+    pub(super) sandbox: Sandbox,
+}
+
+/// What runs: SQL scripts, or a compiled component.
+pub(super) enum PreparedBody {
+    Sql {
+        up: String,
+        down: Option<String>,
+        no_transaction: bool,
+    },
+    Component {
+        loaded: LoadedComponent,
+        /// The component's bytes, which the ledger keeps as its down step.
+        bytes: Vec<u8>,
+    },
+}
+
+impl Prepared<'_> {
+    /// Whether the migration runs inside a transaction.
+    pub(super) fn transactional(&self) -> bool {
+        match &self.body {
+            PreparedBody::Sql { no_transaction, .. } => !no_transaction,
+            PreparedBody::Component { loaded, .. } => loaded.transactional(),
+        }
+    }
+
+    /// Checks a SQL migration's statements against its policy before any
+    /// of them runs.
+    pub(super) fn check_sql(&self, db: &dyn Backend, direction: Direction) -> Result<(), String> {
+        let PreparedBody::Sql { up, down, .. } = &self.body else {
+            return Ok(());
+        };
+        if !self.sandbox.restricts_sql() {
+            return Ok(());
+        }
+        let script = match direction {
+            Direction::Up => Some(up),
+            Direction::Down => down.as_ref(),
+        };
+        for statement in crate::policy::statements(script.map_or("", |s| s.as_str())) {
+            self.sandbox
+                .check_sql(db.dialect(), db.default_schema(), statement)
+                .map_err(|v| format!("refused: {v}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Migrator {
+    /// Compiles every component among `versions` before anything runs, so a
+    /// broken component fails the run before it changes the database.
+    /// `payloads` holds each migration's checksum and bytes, read once.
+    pub(super) fn prepare<'a>(
+        &self,
+        sources: &'a [MigrationSource],
+        payloads: &mut BTreeMap<Version, (String, Payload)>,
+        versions: &[Version],
+    ) -> Result<Vec<Prepared<'a>>, Error> {
+        let by_version: BTreeMap<Version, &MigrationSource> =
+            sources.iter().map(|s| (s.version, s)).collect();
+        let mut picked = Vec::with_capacity(versions.len());
+        for version in versions {
+            if let (Some(source), Some((checksum, payload))) =
+                (by_version.get(version).copied(), payloads.remove(version))
+            {
+                picked.push((source, checksum, payload));
+            }
+        }
+        let components: Vec<(&Path, &[u8])> = picked
+            .iter()
+            .filter_map(|(_, _, payload)| match payload {
+                Payload::Component { bytes, path } => Some((path.as_path(), bytes.as_slice())),
+                Payload::Sql { .. } => None,
+            })
+            .collect();
+        let mut loaded = self.load_components(&components)?.into_iter();
+        let mut prepared = Vec::with_capacity(picked.len());
+        for (source, checksum, payload) in picked {
+            let body = match payload {
+                Payload::Sql {
+                    up,
+                    down,
+                    no_transaction,
+                } => PreparedBody::Sql {
+                    up,
+                    down,
+                    no_transaction,
+                },
+                Payload::Component { path, bytes } => PreparedBody::Component {
+                    loaded: loaded.next().ok_or_else(|| {
+                        Error::Runtime(format!("{} was not compiled", path.display()))
+                    })?,
+                    bytes,
+                },
+            };
+            let sandbox = self.policies.sandbox(source.version, source.path())?;
+            prepared.push(Prepared {
+                source,
+                checksum,
+                body,
+                sandbox,
+            });
+        }
+        Ok(prepared)
+    }
+
+    /// Loads `components` (path, bytes) from the compile cache or compiles
+    /// them, several at once, in order.
+    fn load_components(
+        &self,
+        components: &[(&Path, &[u8])],
+    ) -> Result<Vec<LoadedComponent>, Error> {
+        if components.is_empty() {
+            return Ok(Vec::new());
+        }
+        let runtime = runtime()?;
+        let started = Instant::now();
+        let cache = self.cache_dir.as_deref().and_then(|dir| {
+            runtime
+                .open_cache(dir)
+                .map_err(|e| {
+                    let message = format!("{e}; compiling without it");
+                    self.reporter.event(&Event::Warning { message: &message });
+                })
+                .ok()
+        });
+        let results = in_parallel(components, |(path, bytes)| {
+            runtime.load(path, bytes, cache.as_ref())
+        });
+        let mut loaded = Vec::with_capacity(results.len());
+        let (mut from_cache, mut compiled) = (0, 0);
+        for result in results {
+            let (component, origin) = result?;
+            match origin {
+                Origin::Cache => from_cache += 1,
+                Origin::Compiled { notes } => {
+                    compiled += 1;
+                    for message in &notes {
+                        self.reporter.event(&Event::Warning { message });
+                    }
+                }
+            }
+            loaded.push(component);
+        }
+        self.reporter.event(&Event::Loaded {
+            from_cache,
+            compiled,
+            elapsed: started.elapsed(),
+        });
+        Ok(loaded)
+    }
+}
