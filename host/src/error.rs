@@ -58,6 +58,18 @@ pub enum Error {
         error: DbError,
     },
 
+    /// The database could not be reached: its server is down or elsewhere,
+    /// the login was refused, or the database does not exist.
+    #[error("cannot reach the database {database}: {reason}\n  {hint}")]
+    Unreachable {
+        /// The database's URL, its password hidden.
+        database: String,
+        /// The driver's reason.
+        reason: String,
+        /// What to check.
+        hint: String,
+    },
+
     /// The ledger disagrees with the migrations directory in a way that makes
     /// applying unsafe (changed, missing, failed or out-of-order migrations).
     #[error("{0}")]

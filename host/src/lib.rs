@@ -17,11 +17,13 @@
 //! - [`backend`]: one database connection per dialect behind one trait;
 //! - [`policy`]: what a guest's statements may do;
 //! - [`config`]: the `wasmig.toml` file;
+//! - [`database`]: creating and dropping the database itself;
 //! - [`report`]: progress and log events.
 
 pub mod backend;
 mod checksum_cache;
 pub mod config;
+pub mod database;
 mod error;
 pub mod guest_crate;
 pub mod ledger;

@@ -98,8 +98,8 @@ impl RunLock {
             DatabaseUrl::Sqlite {
                 path: Some(path), ..
             } => Held::File(lock_file(path.clone(), timeout).await?),
-            DatabaseUrl::Postgres(u) => Held::Postgres(lock_postgres(u, timeout).await?),
-            DatabaseUrl::Mysql(u) => Held::Mysql(lock_mysql(u, timeout).await?),
+            DatabaseUrl::Postgres(u) => Held::Postgres(lock_postgres(url, u, timeout).await?),
+            DatabaseUrl::Mysql(u) => Held::Mysql(lock_mysql(url, u, timeout).await?),
         };
         Ok(Self { held })
     }
@@ -174,14 +174,16 @@ async fn lock_file(db: PathBuf, timeout: Duration) -> Result<File, Error> {
     }
 }
 
-async fn lock_postgres(url: &str, timeout: Duration) -> Result<PgConnection, Error> {
+async fn lock_postgres(
+    database: &DatabaseUrl,
+    url: &str,
+    timeout: Duration,
+) -> Result<PgConnection, Error> {
     let context = "taking the run lock (pg_advisory_lock)";
     let mut conn = crate::backend::nodelay::connecting(PgConnection::connect(url))
         .await
-        .map_err(|e| Error::Database {
-            context: context.into(),
-            error: crate::backend::postgres_error(e),
-        })?;
+        .map_err(|e| crate::backend::postgres_error(e).while_connecting())
+        .map_err(crate::database::connecting(database, context))?;
     let started = Instant::now();
     loop {
         let row = sqlx::query("SELECT pg_try_advisory_lock($1)")
@@ -202,7 +204,11 @@ async fn lock_postgres(url: &str, timeout: Duration) -> Result<PgConnection, Err
     }
 }
 
-async fn lock_mysql(url: &str, timeout: Duration) -> Result<MySqlConnection, Error> {
+async fn lock_mysql(
+    database: &DatabaseUrl,
+    url: &str,
+    timeout: Duration,
+) -> Result<MySqlConnection, Error> {
     let context = "taking the run lock (GET_LOCK)";
     let url = match url.strip_prefix("mariadb://") {
         Some(rest) => format!("mysql://{rest}"),
@@ -210,10 +216,8 @@ async fn lock_mysql(url: &str, timeout: Duration) -> Result<MySqlConnection, Err
     };
     let mut conn = crate::backend::nodelay::connecting(MySqlConnection::connect(&url))
         .await
-        .map_err(|e| Error::Database {
-            context: context.into(),
-            error: crate::backend::mysql_error(e),
-        })?;
+        .map_err(|e| crate::backend::mysql_error(e).while_connecting())
+        .map_err(crate::database::connecting(database, context))?;
     let seconds = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX).max(0);
     let row = sqlx::query("SELECT GET_LOCK(CONCAT('wasmig:', DATABASE()), ?)")
         .bind(seconds)
@@ -249,7 +253,9 @@ fn contended(err: &crate::backend::DbError) -> bool {
 
 async fn lock_lease(url: &DatabaseUrl, timeout: Duration) -> Result<LeaseHolder, Error> {
     let context = "taking the run lease (wasmig_lock)";
-    let mut db = backend::connect(url).await.map_err(Error::db(context))?;
+    let mut db = backend::connect(url)
+        .await
+        .map_err(crate::database::connecting(url, context))?;
     let d = db.dialect();
     let owner = format!(
         "{}:{}:{}",

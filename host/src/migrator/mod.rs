@@ -9,6 +9,7 @@
 //! - `simulate`: `plan`, and the check behind `up --expect-plan`;
 //! - `revert`: `down`, with the steps the ledger kept for missing files;
 //! - `recover`: `baseline`, `resolve`, `repair` and `reset`;
+//! - `database`: the database itself, created or dropped;
 //! - `inspect`: what a migration is and the sandbox it would run in;
 //! - `payload`: a migration's bytes, read once, and its checksum;
 //! - `prepare`: payloads made ready to run, components compiled;
@@ -18,6 +19,7 @@
 
 mod apply;
 mod build;
+mod database;
 mod inspect;
 mod payload;
 mod prepare;
@@ -304,9 +306,10 @@ impl Migrator {
 
     /// A connection to the database.
     async fn connect(&self) -> Result<Box<dyn Backend>, Error> {
+        let context = format!("connecting to {}", self.url);
         backend::connect(&self.url)
             .await
-            .map_err(Error::db(format!("connecting to {}", self.url)))
+            .map_err(crate::database::connecting(&self.url, &context))
     }
 
     /// Waits for the run lock (see [`Migrator::with_lock_mode`]).
