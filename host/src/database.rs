@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{Connection, Executor, Row};
+use sqlx::{AssertSqlSafe, Connection, Executor, Row};
 
 use crate::backend::{DatabaseUrl, DbError, DbErrorKind, mysql_error, nodelay, postgres_error};
 use crate::error::Error;
@@ -62,7 +62,7 @@ pub async fn create(url: &DatabaseUrl) -> Result<Created, Error> {
                 return Ok(Created::Existed);
             }
             let sql = format!("CREATE DATABASE {}", quote(&name, '"'));
-            match conn.execute(sql.as_str()).await.map_err(postgres_error) {
+            match conn.execute(AssertSqlSafe(sql)).await.map_err(postgres_error) {
                 Ok(_) => Ok(Created::Created),
                 // 42P04: it exists; 23505: another runner's CREATE won the race.
                 Err(e) if matches!(e.code.as_deref(), Some("42P04" | "23505")) => {
@@ -76,7 +76,7 @@ pub async fn create(url: &DatabaseUrl) -> Result<Created, Error> {
             let context = format!("creating database {name}");
             let existed = mysql_exists(&mut conn, &name, &context).await?;
             let sql = format!("CREATE DATABASE IF NOT EXISTS {}", quote(&name, '`'));
-            conn.execute(sql.as_str())
+            conn.execute(AssertSqlSafe(sql))
                 .await
                 .map_err(|e| Error::db(context)(mysql_error(e)))?;
             Ok(if existed {
@@ -110,7 +110,7 @@ pub async fn drop(url: &DatabaseUrl) -> Result<Dropped, Error> {
                 .await
                 .map_err(|e| Error::db(context.clone())(postgres_error(e)))?;
             let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote(&name, '"'));
-            conn.execute(sql.as_str())
+            conn.execute(AssertSqlSafe(sql))
                 .await
                 .map_err(|e| Error::db(context)(postgres_error(e)))?;
             Ok(if exists.is_some() {
@@ -137,10 +137,10 @@ pub async fn drop(url: &DatabaseUrl) -> Result<Dropped, Error> {
             for session in sessions {
                 let id: u64 = session.try_get(0).unwrap_or_default();
                 // A session may have ended by itself meanwhile.
-                let _ = conn.execute(format!("KILL {id}").as_str()).await;
+                let _ = conn.execute(AssertSqlSafe(format!("KILL {id}"))).await;
             }
             let sql = format!("DROP DATABASE IF EXISTS {}", quote(&name, '`'));
-            conn.execute(sql.as_str())
+            conn.execute(AssertSqlSafe(sql))
                 .await
                 .map_err(|e| Error::db(context)(mysql_error(e)))?;
             Ok(Dropped::Dropped)
