@@ -199,38 +199,20 @@ impl LoadedConfig {
     }
 }
 
-/// Reads `KEY=value` lines (`#` comments, optional `export `, optional
-/// quotes); no file means no variables.
+/// Reads a dotenv file: `KEY=value` lines, `#` comments, optional `export`
+/// and quotes, `$VAR` and `${VAR}` expanded in unquoted and double-quoted
+/// values (single quotes keep a value as written). No file means no
+/// variables. The process environment is only read, never written.
 fn read_dotenv(path: &Path) -> Result<BTreeMap<String, String>, Error> {
-    let text = match fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => return Err(Error::io(path)(e)),
+    let lines = match dotenvy::from_path_iter(path) {
+        Ok(lines) => lines,
+        Err(e) if e.not_found() => return Ok(BTreeMap::new()),
+        Err(dotenvy::Error::Io(e)) => return Err(Error::io(path)(e)),
+        Err(e) => return Err(Error::Config(format!("{}: {e}", path.display()))),
     };
-    let mut vars = BTreeMap::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((key, value)) = line.split_once('=') else {
-            return Err(Error::Config(format!(
-                "{}:{}: expected KEY=value",
-                path.display(),
-                n + 1
-            )));
-        };
-        let value = value.trim();
-        let value = match (value.chars().next(), value.chars().last()) {
-            (Some(q @ ('"' | '\'')), Some(e)) if q == e && value.len() >= 2 => {
-                &value[1..value.len() - 1]
-            }
-            _ => value.split(" #").next().unwrap_or(value).trim_end(),
-        };
-        vars.insert(key.trim().to_owned(), value.to_owned());
-    }
-    Ok(vars)
+    lines
+        .map(|line| line.map_err(|e| Error::Config(format!("{}: {e}", path.display()))))
+        .collect()
 }
 
 /// Expands `${NAME}` with `lookup`.
@@ -320,6 +302,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("databse_url"), "{err}");
+    }
+
+    #[test]
+    fn dotenv_lines_take_comments_export_quotes_and_references() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        fs::write(
+            &path,
+            "# comment\n\nexport HOST=db.internal\nPORT=5432 # inline\n\
+             URL=\"postgres://${HOST}:$PORT/app\"\nRAW='pa$$word'\n",
+        )
+        .unwrap();
+        let vars = read_dotenv(&path).unwrap();
+        assert_eq!(vars["HOST"], "db.internal");
+        assert_eq!(vars["PORT"], "5432");
+        assert_eq!(vars["URL"], "postgres://db.internal:5432/app");
+        assert_eq!(vars["RAW"], "pa$$word");
+        assert!(std::env::var_os("HOST").is_none_or(|v| v != "db.internal"));
+        assert!(read_dotenv(&dir.path().join("absent")).unwrap().is_empty());
+        fs::write(&path, "NOT A LINE\n").unwrap();
+        let err = read_dotenv(&path).unwrap_err().to_string();
+        assert!(err.contains(".env"), "{err}");
     }
 
     #[test]

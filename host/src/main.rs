@@ -69,8 +69,9 @@ struct Global {
     #[arg(long, short, global = true, conflicts_with = "verbose")]
     quiet: bool,
 
-    /// Show more of what migrations log: -v debug, -vv trace [default: info, or the level
-    /// RUST_LOG names: error, warn, info, debug or trace]
+    /// Show more of what migrations log: -v debug, -vv trace [default: info, or what
+    /// RUST_LOG says: a level (error, warn, info, debug, trace) or directives such as
+    /// `wasmig=debug,sqlx=warn`]
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 

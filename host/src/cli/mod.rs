@@ -1,5 +1,7 @@
 //! Commands: resolve settings, call the library, render the result.
 
+mod console;
+mod logging;
 mod render;
 mod scaffold;
 
@@ -8,13 +10,16 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use indicatif::MultiProgress;
 use wasmig::Migrator;
 use wasmig::backend::DatabaseUrl;
 use wasmig::config::LoadedConfig;
 use wasmig::planner::{DownTarget, State, UpOptions};
-use wasmig::report::LogLevel;
 
-use crate::{Cli, Command, Format, Global, LockArg, Resolution, Selection};
+use crate::{
+    BaselineArgs, BuildArgs, Cli, Command, ConfirmArgs, DownArgs, Format, Global, HistoryArgs,
+    LockArg, NewArgs, Resolution, ResolveArgs, Selection, StatusArgs, UpArgs,
+};
 
 /// Settings resolved from flags, the environment and `wasmig.toml`.
 struct Settings {
@@ -24,7 +29,8 @@ struct Settings {
     config: LoadedConfig,
     env_name: String,
     quiet: bool,
-    verbosity: LogLevel,
+    /// Where progress bars are drawn; the log subscriber prints above them.
+    bars: MultiProgress,
     log_sql: bool,
     lock_timeout: std::time::Duration,
     lock_mode: wasmig::lock::LockMode,
@@ -32,7 +38,7 @@ struct Settings {
 }
 
 impl Settings {
-    fn resolve(global: &Global) -> Result<Self> {
+    fn resolve(global: &Global, bars: MultiProgress) -> Result<Self> {
         let cwd = std::env::current_dir().context("reading the current directory")?;
         let config = LoadedConfig::load(&cwd, global.config.as_deref())?;
         let dirs: Vec<PathBuf> = match (global.dir.is_empty(), &config.config.migrations) {
@@ -69,21 +75,7 @@ impl Settings {
             config,
             env_name: global.env_name.clone(),
             quiet: global.quiet,
-            verbosity: match global.verbose {
-                0 => std::env::var("RUST_LOG")
-                    .ok()
-                    .and_then(|level| match level.trim().to_ascii_lowercase().as_str() {
-                        "error" => Some(LogLevel::Error),
-                        "warn" => Some(LogLevel::Warn),
-                        "info" => Some(LogLevel::Info),
-                        "debug" => Some(LogLevel::Debug),
-                        "trace" => Some(LogLevel::Trace),
-                        _ => None,
-                    })
-                    .unwrap_or(LogLevel::Info),
-                1 => LogLevel::Debug,
-                _ => LogLevel::Trace,
-            },
+            bars,
             log_sql: global.log_sql,
             lock_timeout: std::time::Duration::from_secs(global.lock_timeout),
             lock_mode: match global.lock_mode {
@@ -108,13 +100,9 @@ impl Settings {
             .with_cache_dir(self.cache_dir.clone())
             .with_protected(self.config.env(&self.env_name).protected)
             .with_log_sql(self.log_sql)
-            .with_reporter(Arc::new(render::Console::new(
-                if self.quiet {
-                    LogLevel::Warn
-                } else {
-                    self.verbosity
-                },
+            .with_reporter(Arc::new(console::Console::new(
                 self.quiet,
+                self.bars.clone(),
             )));
         for dir in &self.extra_dirs {
             migrator = migrator.with_dir(dir.clone());
@@ -169,173 +157,202 @@ async fn plan(ctx: &Settings, options: &UpOptions, format: Format) -> Result<Exi
     })
 }
 
+/// Runs the command `cli` names, with the log subscriber installed.
 pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
-    let ctx = Settings::resolve(&cli.global)?;
+    let bars = MultiProgress::new();
+    logging::install(cli.global.quiet, cli.global.verbose, bars.clone());
+    let ctx = Settings::resolve(&cli.global, bars)?;
     match cli.command {
-        Command::New(args) => {
-            let created = scaffold::create(&ctx.dir, &args.name, args.rust)?;
-            for path in created {
-                println!("created {}", path.display());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Build(args) => {
-            let built = ctx.migrator()?.build(args.force).await?;
-            if built.is_empty() {
-                println!("every guest crate is up to date");
-            } else {
-                println!("built {} guest crate(s)", built.len());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Up(args) => {
-            let mut options = up_options(&args.select);
-            if args.dry_run {
-                return plan(&ctx, &options, args.format).await;
-            }
-            options.expect_plan = args.expect_plan;
-            let report = ctx.migrator()?.up(&options).await?;
-            render::summary(&report, "applied", &ctx.url, &ctx.env_name);
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::New(args) => new(&ctx, &args),
+        Command::Build(args) => build(&ctx, &args).await,
+        Command::Up(args) => up(&ctx, args).await,
         Command::Plan(args) => plan(&ctx, &up_options(&args.select), args.format).await,
-        Command::Down(args) => {
-            let target = match (args.steps, args.to) {
-                (_, Some(to)) => DownTarget::To(to),
-                (steps, None) => DownTarget::Steps(steps.unwrap_or(1)),
-            };
-            let report = ctx.migrator()?.down(target).await?;
-            render::summary(&report, "reverted", &ctx.url, &ctx.env_name);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Status(args) => {
-            let statuses = ctx.migrator()?.status().await?;
-            let wanted = [
-                (args.applied, State::Applied),
-                (args.pending, State::Pending),
-                (args.failed, State::Failed),
-                (args.missing, State::Missing),
-                (args.changed, State::Changed),
-            ];
-            let filtered = wanted.iter().any(|(on, _)| *on);
-            let shown: Vec<_> = statuses
-                .iter()
-                .filter(|s| !filtered || wanted.contains(&(true, s.status)))
-                .collect();
-            match args.format {
-                Format::Table => render::status_table(&shown),
-                Format::Json => render::status_json(&shown, &ctx.url, &ctx.env_name)?,
-            }
-            let wrong = statuses
-                .iter()
-                .any(|s| matches!(s.status, State::Failed | State::Missing | State::Changed));
-            let pending = statuses.iter().any(|s| s.status == State::Pending);
-            Ok(match (args.exit_code, wrong, pending) {
-                (false, _, _) | (true, false, false) => ExitCode::SUCCESS,
-                (true, true, _) => ExitCode::from(4),
-                (true, false, true) => ExitCode::from(3),
-            })
-        }
-        Command::Resolve(args) => {
-            let applied = args.state == Resolution::Applied;
-            ctx.migrator()?.resolve(args.migration, applied).await?;
-            println!(
-                "recorded migration {} as {}",
-                args.migration,
-                if applied {
-                    "applied"
-                } else {
-                    "rolled back (it will run again on the next `up`)"
-                }
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Baseline(args) => {
-            let n = ctx.migrator()?.baseline(args.migration).await?;
-            println!(
-                "recorded {n} migration(s) up to {} as applied, without running them",
-                args.migration
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::History(args) => {
-            let events: Vec<_> = ctx
-                .migrator()?
-                .history()
-                .await?
-                .into_iter()
-                .filter(|e| args.migration.is_none_or(|v| e.version == v))
-                .collect();
-            match args.format {
-                Format::Table => render::history(&events),
-                Format::Json => {
-                    let doc = serde_json::json!({ "format": 1, "events": events });
-                    println!("{}", serde_json::to_string_pretty(&doc)?);
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Repair(args) => {
-            let migrator = ctx.migrator()?;
-            let repairs = migrator.repairs().await?;
-            if repairs.is_empty() {
-                println!("nothing to repair: no applied migration was edited");
-                return Ok(ExitCode::SUCCESS);
-            }
-            for repair in &repairs {
-                render::repair(repair);
-            }
-            let question = format!(
-                "Record the edited file(s) as what ran, for {} migration(s)? Nothing runs.",
-                repairs.len()
-            );
-            if !confirm(&question, args.yes, "repair")? {
-                println!("nothing was repaired");
-                return Ok(ExitCode::FAILURE);
-            }
-            let n = migrator.repair(&repairs).await?;
-            println!("re-stamped {n} migration(s) with the checksums of their files");
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Reset(args) => {
-            if ctx.config.env(&ctx.env_name).protected {
-                anyhow::bail!(
-                    "environment `{}` is protected (`protected = true` in wasmig.toml): `reset` \
-                     would revert every migration and lose its data. Nothing was changed",
-                    ctx.env_name
-                );
-            }
-            let question = format!(
-                "Revert every migration of {} ({}) and apply them all again? Data they \
-                 created is lost.",
-                ctx.url, ctx.env_name
-            );
-            if !confirm(&question, args.yes, "reset")? {
-                println!("nothing was reset");
-                return Ok(ExitCode::FAILURE);
-            }
-            let (reverted, applied) = ctx.migrator()?.reset().await?;
-            render::summary(&reverted, "reverted", &ctx.url, &ctx.env_name);
-            render::summary(&applied, "applied", &ctx.url, &ctx.env_name);
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Down(args) => down(&ctx, &args).await,
+        Command::Status(args) => status(&ctx, &args).await,
+        Command::Resolve(args) => resolve(&ctx, &args).await,
+        Command::Baseline(args) => baseline(&ctx, &args).await,
+        Command::History(args) => history(&ctx, &args).await,
+        Command::Repair(args) => repair(&ctx, &args).await,
+        Command::Reset(args) => reset(&ctx, &args).await,
         Command::Inspect(args) => {
             let inspection = ctx.migrator()?.inspect(&args.migration)?;
             render::inspection(&inspection);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate => {
-            let problems = ctx.migrator()?.validate().await?;
-            if problems.is_empty() {
-                println!("ok: every migration is valid and the ledger agrees with the directory");
-                Ok(ExitCode::SUCCESS)
-            } else {
-                for problem in &problems {
-                    eprintln!("error: {problem}");
-                }
-                eprintln!("{} problem(s) found", problems.len());
-                Ok(ExitCode::FAILURE)
-            }
+        Command::Validate => validate(&ctx).await,
+    }
+}
+
+fn new(ctx: &Settings, args: &NewArgs) -> Result<ExitCode> {
+    let created = scaffold::create(&ctx.dir, &args.name, args.rust)?;
+    for path in created {
+        println!("created {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn build(ctx: &Settings, args: &BuildArgs) -> Result<ExitCode> {
+    let built = ctx.migrator()?.build(args.force).await?;
+    if built.is_empty() {
+        println!("every guest crate is up to date");
+    } else {
+        println!("built {} guest crate(s)", built.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn up(ctx: &Settings, args: UpArgs) -> Result<ExitCode> {
+    let mut options = up_options(&args.select);
+    if args.dry_run {
+        return plan(ctx, &options, args.format).await;
+    }
+    options.expect_plan = args.expect_plan;
+    let report = ctx.migrator()?.up(&options).await?;
+    render::summary(&report, "applied", &ctx.url, &ctx.env_name);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn down(ctx: &Settings, args: &DownArgs) -> Result<ExitCode> {
+    let target = match (args.steps, args.to) {
+        (_, Some(to)) => DownTarget::To(to),
+        (steps, None) => DownTarget::Steps(steps.unwrap_or(1)),
+    };
+    let report = ctx.migrator()?.down(target).await?;
+    render::summary(&report, "reverted", &ctx.url, &ctx.env_name);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Shows the statuses the filters select; with `--exit-code`, exits 4 when
+/// anything is wrong, else 3 when anything is pending.
+async fn status(ctx: &Settings, args: &StatusArgs) -> Result<ExitCode> {
+    let statuses = ctx.migrator()?.status().await?;
+    let wanted = [
+        (args.applied, State::Applied),
+        (args.pending, State::Pending),
+        (args.failed, State::Failed),
+        (args.missing, State::Missing),
+        (args.changed, State::Changed),
+    ];
+    let filtered = wanted.iter().any(|(on, _)| *on);
+    let shown: Vec<_> = statuses
+        .iter()
+        .filter(|s| !filtered || wanted.contains(&(true, s.status)))
+        .collect();
+    match args.format {
+        Format::Table => render::status_table(&shown),
+        Format::Json => render::status_json(&shown, &ctx.url, &ctx.env_name)?,
+    }
+    let wrong = statuses
+        .iter()
+        .any(|s| matches!(s.status, State::Failed | State::Missing | State::Changed));
+    let pending = statuses.iter().any(|s| s.status == State::Pending);
+    Ok(match (args.exit_code, wrong, pending) {
+        (false, _, _) | (true, false, false) => ExitCode::SUCCESS,
+        (true, true, _) => ExitCode::from(4),
+        (true, false, true) => ExitCode::from(3),
+    })
+}
+
+async fn resolve(ctx: &Settings, args: &ResolveArgs) -> Result<ExitCode> {
+    let applied = args.state == Resolution::Applied;
+    ctx.migrator()?.resolve(args.migration, applied).await?;
+    println!(
+        "recorded migration {} as {}",
+        args.migration,
+        if applied {
+            "applied"
+        } else {
+            "rolled back (it will run again on the next `up`)"
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn baseline(ctx: &Settings, args: &BaselineArgs) -> Result<ExitCode> {
+    let n = ctx.migrator()?.baseline(args.migration).await?;
+    println!(
+        "recorded {n} migration(s) up to {} as applied, without running them",
+        args.migration
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn history(ctx: &Settings, args: &HistoryArgs) -> Result<ExitCode> {
+    let events: Vec<_> = ctx
+        .migrator()?
+        .history()
+        .await?
+        .into_iter()
+        .filter(|e| args.migration.is_none_or(|v| e.version == v))
+        .collect();
+    match args.format {
+        Format::Table => render::history(&events),
+        Format::Json => {
+            let doc = serde_json::json!({ "format": 1, "events": events });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Shows every edit to an applied migration, asks, then re-stamps them.
+async fn repair(ctx: &Settings, args: &ConfirmArgs) -> Result<ExitCode> {
+    let migrator = ctx.migrator()?;
+    let repairs = migrator.repairs().await?;
+    if repairs.is_empty() {
+        println!("nothing to repair: no applied migration was edited");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for repair in &repairs {
+        render::repair(repair);
+    }
+    let question = format!(
+        "Record the edited file(s) as what ran, for {} migration(s)? Nothing runs.",
+        repairs.len()
+    );
+    if !confirm(&question, args.yes, "repair")? {
+        println!("nothing was repaired");
+        return Ok(ExitCode::FAILURE);
+    }
+    let n = migrator.repair(&repairs).await?;
+    println!("re-stamped {n} migration(s) with the checksums of their files");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reverts everything and applies it again, unless the environment is
+/// protected or the operator says no.
+async fn reset(ctx: &Settings, args: &ConfirmArgs) -> Result<ExitCode> {
+    if ctx.config.env(&ctx.env_name).protected {
+        anyhow::bail!(
+            "environment `{}` is protected (`protected = true` in wasmig.toml): `reset` \
+             would revert every migration and lose its data. Nothing was changed",
+            ctx.env_name
+        );
+    }
+    let question = format!(
+        "Revert every migration of {} ({}) and apply them all again? Data they \
+         created is lost.",
+        ctx.url, ctx.env_name
+    );
+    if !confirm(&question, args.yes, "reset")? {
+        println!("nothing was reset");
+        return Ok(ExitCode::FAILURE);
+    }
+    let (reverted, applied) = ctx.migrator()?.reset().await?;
+    render::summary(&reverted, "reverted", &ctx.url, &ctx.env_name);
+    render::summary(&applied, "applied", &ctx.url, &ctx.env_name);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn validate(ctx: &Settings) -> Result<ExitCode> {
+    let problems = ctx.migrator()?.validate().await?;
+    if problems.is_empty() {
+        println!("ok: every migration is valid and the ledger agrees with the directory");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for problem in &problems {
+        eprintln!("error: {problem}");
+    }
+    eprintln!("{} problem(s) found", problems.len());
+    Ok(ExitCode::FAILURE)
 }

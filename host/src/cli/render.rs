@@ -1,176 +1,20 @@
-//! How the CLI shows runs and statuses.
+//! How the CLI shows results: summaries, tables, plans, inspections and
+//! repair diffs (a run's progress is [`super::console`]).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::io::Write;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use comfy_table::{ContentArrangement, Table};
+use similar::{ChangeTag, TextDiff};
 
 use wasmig::RunReport;
 use wasmig::backend::DatabaseUrl;
 use wasmig::migrator::Inspection;
 use wasmig::plan::{Plan, Simulation, show_value};
 use wasmig::planner::MigrationStatus;
-use wasmig::report::{Direction, Event, LogLevel, Reporter};
 
-/// Prints events to stderr: one line each, and progress as a bar redrawn
-/// in place on a terminal (a line at most once a second otherwise).
-pub(crate) struct Console {
-    /// The least severe migration log line shown.
-    level: LogLevel,
-    quiet: bool,
-    tty: bool,
-    progress: Mutex<ProgressState>,
-}
-
-#[derive(Default)]
-struct ProgressState {
-    last: HashMap<i64, Instant>,
-    /// A bar is drawn on the current line.
-    drawn: bool,
-}
-
-impl Console {
-    pub(crate) fn new(level: LogLevel, quiet: bool) -> Self {
-        use std::io::IsTerminal;
-        Self {
-            level,
-            quiet,
-            tty: std::io::stderr().is_terminal(),
-            progress: Mutex::new(ProgressState::default()),
-        }
-    }
-
-    fn state(&self) -> std::sync::MutexGuard<'_, ProgressState> {
-        self.progress
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-/// `[#####-----]  45%`, or a count when the total is unknown.
-fn bar(done: u64, total: Option<u64>) -> String {
-    match total {
-        Some(total) if total > 0 => {
-            let done = done.min(total);
-            let width = 30u64;
-            let filled = done * width / total;
-            format!(
-                "[{}{}] {:>3}% {done}/{total}",
-                "#".repeat(usize::try_from(filled).unwrap_or(0)),
-                "-".repeat(usize::try_from(width - filled).unwrap_or(0)),
-                done * 100 / total
-            )
-        }
-        _ => format!("{done}"),
-    }
-}
-
-impl Reporter for Console {
-    fn event(&self, event: &Event<'_>) {
-        let mut err = std::io::stderr().lock();
-        let mut state = self.state();
-        let clear_bar = |err: &mut std::io::StderrLock<'_>, state: &mut ProgressState| {
-            if state.drawn {
-                let _ = write!(err, "\r\x1b[2K");
-                state.drawn = false;
-            }
-        };
-        match event {
-            Event::Log {
-                version,
-                level,
-                message,
-            } => {
-                if *level < self.level {
-                    return;
-                }
-                clear_bar(&mut err, &mut state);
-                let level = match level {
-                    LogLevel::Trace => "trace",
-                    LogLevel::Debug => "debug",
-                    LogLevel::Info => "info",
-                    LogLevel::Warn => "warn",
-                    LogLevel::Error => "error",
-                };
-                let _ = writeln!(err, "  [{version}] {level}: {message}");
-            }
-            Event::Warning { message } => {
-                clear_bar(&mut err, &mut state);
-                let _ = writeln!(err, "warning: {message}");
-            }
-            Event::Statement { version, sql } => {
-                clear_bar(&mut err, &mut state);
-                let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-                let _ = writeln!(err, "  [{version}] sql: {sql}");
-            }
-            _ if self.quiet => {}
-            Event::Building { crates } => {
-                let _ = writeln!(err, "building {crates} guest crate(s)…");
-            }
-            Event::Loaded {
-                from_cache,
-                compiled,
-                elapsed,
-            } => {
-                let _ = writeln!(
-                    err,
-                    "components: {compiled} compiled, {from_cache} from the cache ({})",
-                    millis(*elapsed)
-                );
-            }
-            Event::Started {
-                version,
-                name,
-                direction,
-            } => {
-                let verb = match direction {
-                    Direction::Up => "applying",
-                    Direction::Down => "reverting",
-                };
-                let _ = writeln!(err, "{verb} {version} {name}");
-            }
-            Event::Progress {
-                version,
-                done,
-                total,
-            } => {
-                let now = Instant::now();
-                let every = if self.tty {
-                    Duration::from_millis(100)
-                } else {
-                    Duration::from_secs(1)
-                };
-                let due = state
-                    .last
-                    .get(version)
-                    .is_none_or(|t| now.duration_since(*t) >= every);
-                if due || Some(*done) == *total {
-                    state.last.insert(*version, now);
-                    if self.tty {
-                        let _ = write!(err, "\r\x1b[2K  [{version}] {}", bar(*done, *total));
-                        let _ = err.flush();
-                        state.drawn = true;
-                    } else {
-                        let _ = writeln!(err, "  [{version}] {}", bar(*done, *total));
-                    }
-                }
-            }
-            Event::Finished {
-                version,
-                name,
-                elapsed,
-                ..
-            } => {
-                clear_bar(&mut err, &mut state);
-                let _ = writeln!(err, "  ok {version} {name} ({})", millis(*elapsed));
-            }
-            _ => {}
-        }
-    }
-}
-
-fn millis(d: Duration) -> String {
+/// `12 ms`.
+pub(super) fn millis(d: Duration) -> String {
     format!("{} ms", d.as_millis())
 }
 
@@ -447,34 +291,24 @@ pub(crate) fn history(events: &[wasmig::ledger::HistoryEvent]) {
     print_table(&header, &rows);
 }
 
+/// Prints aligned columns, two spaces apart, without borders.
 fn print_table<const N: usize, C: AsRef<str>>(header: &[&str; N], rows: &[[C; N]]) {
-    let mut widths = header.map(str::len);
+    println!("{}", table(header, rows));
+}
+
+fn table<const N: usize, C: AsRef<str>>(header: &[&str; N], rows: &[[C; N]]) -> String {
+    let mut table = Table::new();
+    table
+        .load_style(comfy_table::presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.to_vec());
     for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.as_ref().chars().count());
-        }
+        table.add_row(row.iter().map(AsRef::as_ref).collect::<Vec<&str>>());
     }
-    // One write for the whole table, not one per line.
-    let mut out = String::with_capacity((rows.len() + 1) * (widths.iter().sum::<usize>() + 2 * N));
-    let mut line = |cells: &[&str]| {
-        let start = out.len();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i > 0 {
-                out.push_str("  ");
-            }
-            out.push_str(cell);
-            let pad = w.saturating_sub(cell.chars().count());
-            out.extend(std::iter::repeat_n(' ', pad));
-        }
-        let end = out[start..].trim_end().len() + start;
-        out.truncate(end);
-        out.push('\n');
-    };
-    line(header);
-    for row in rows {
-        line(&row.each_ref().map(AsRef::as_ref));
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
     }
-    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    table.trim_fmt()
 }
 
 /// Shows what an edit to an applied migration changed.
@@ -503,88 +337,44 @@ pub(crate) fn repair(r: &wasmig::migrator::Repair) {
     println!();
 }
 
+/// How many lines of context a repair diff shows around each change.
+const DIFF_CONTEXT: usize = 2;
+
 /// A line diff of `old` and `new`: `-` removed, `+` added, two lines of
-/// context around each change.
+/// context around each change, `…` where unchanged lines are left out.
 fn diff(old: &str, new: &str) -> Vec<String> {
-    let a: Vec<&str> = old.lines().collect();
-    let b: Vec<&str> = new.lines().collect();
-    if a.len().saturating_mul(b.len()) > 4_000_000 {
-        return vec![format!(
-            "(too large to diff here: {} lines before, {} after)",
-            a.len(),
-            b.len()
-        )];
-    }
-    // Longest common subsequence, from the end.
-    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let mut ops: Vec<(char, &str)> = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            ops.push((' ', a[i]));
-            i += 1;
-            j += 1;
-        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
-            ops.push(('-', a[i]));
-            i += 1;
-        } else {
-            ops.push(('+', b[j]));
-            j += 1;
-        }
-    }
-    let near = |k: usize| {
-        ops[k.saturating_sub(2)..(k + 3).min(ops.len())]
-            .iter()
-            .any(|(op, _)| *op != ' ')
-    };
+    let diff = TextDiff::configure()
+        .timeout(Duration::from_secs(2))
+        .diff_lines(old, new);
+    let groups = diff.grouped_ops(DIFF_CONTEXT);
     let mut out = Vec::new();
-    let mut skipped = false;
-    for (k, (op, line)) in ops.iter().enumerate() {
-        if near(k) {
-            if skipped {
-                out.push("…".to_owned());
-                skipped = false;
+    let mut next_line = 0;
+    for group in &groups {
+        if group
+            .first()
+            .is_some_and(|op| op.old_range().start > next_line)
+        {
+            out.push("…".to_owned());
+        }
+        for op in group {
+            for change in diff.iter_changes(op) {
+                let mark = match change.tag() {
+                    ChangeTag::Equal => ' ',
+                    ChangeTag::Delete => '-',
+                    ChangeTag::Insert => '+',
+                };
+                let line = change.value().trim_end_matches(['\n', '\r']);
+                out.push(format!("{mark} {line}"));
             }
-            out.push(format!("{op} {line}"));
-        } else {
-            skipped = true;
+            next_line = op.old_range().end;
         }
     }
-    if skipped {
+    if !groups.is_empty() && next_line < diff.old_len() {
         out.push("…".to_owned());
     }
     out
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_diff_marks_changed_lines_with_context() {
-        let old = "a\nb\nc\nd\ne\nf\ng\n";
-        let new = "a\nb\nc\nD\ne\nf\ng\n";
-        assert_eq!(
-            diff(old, new),
-            ["…", "  b", "  c", "- d", "+ D", "  e", "  f", "…"].map(str::to_owned)
-        );
-    }
-
-    #[test]
-    fn a_bar_shows_the_share_done() {
-        assert_eq!(
-            bar(5, Some(10)),
-            format!("[{}{}]  50% 5/10", "#".repeat(15), "-".repeat(15))
-        );
-        assert_eq!(bar(7, None), "7");
-    }
-}
+#[path = "render_tests.rs"]
+mod tests;

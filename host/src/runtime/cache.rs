@@ -26,6 +26,7 @@ use std::hash::{Hash, Hasher};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -119,8 +120,11 @@ impl CompileCache {
             return rejected("it is truncated");
         }
         let (mac, artifact) = rest.split_at(MAC_LEN);
-        let expected = self.mac(component_sha256, artifact);
-        if !constant_time_eq(mac, &expected) {
+        if !hmac_matches(
+            &self.key,
+            &self.signed_parts(component_sha256, artifact),
+            mac,
+        ) {
             return rejected(
                 "it does not carry this cache's signature (corrupt, or not written by this cache)",
             );
@@ -143,7 +147,7 @@ impl CompileCache {
         let path = self.entry_path(component_sha256);
         let parent = path.parent().unwrap_or(&self.dir);
         create_private_dir(parent)?;
-        let mac = self.mac(component_sha256, &artifact);
+        let mac = hmac_sha256(&self.key, &self.signed_parts(component_sha256, &artifact));
         let mut temp = tempfile::Builder::new()
             .prefix(".entry-")
             .tempfile_in(parent)?;
@@ -155,15 +159,14 @@ impl CompileCache {
         Ok(())
     }
 
-    fn mac(&self, component_sha256: &str, artifact: &[u8]) -> [u8; MAC_LEN] {
-        hmac_sha256(
-            &self.key,
-            &[
-                component_sha256.as_bytes(),
-                self.engine_id.as_bytes(),
-                artifact,
-            ],
-        )
+    /// What an entry's MAC covers: the component's sha256, the engine's
+    /// identity and the artifact.
+    fn signed_parts<'a>(&'a self, component_sha256: &'a str, artifact: &'a [u8]) -> [&'a [u8]; 3] {
+        [
+            component_sha256.as_bytes(),
+            self.engine_id.as_bytes(),
+            artifact,
+        ]
     }
 }
 
@@ -196,37 +199,31 @@ fn engine_id(engine: &Engine) -> String {
     hex::encode(&digest[..12])
 }
 
-/// HMAC-SHA256 (RFC 2104) of `parts`, each preceded by its length so that
-/// no two different lists of parts collide.
-fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; MAC_LEN] {
-    hmac_sha256_with(key, |inner| {
-        for part in parts {
-            inner.update((part.len() as u64).to_le_bytes());
-            inner.update(part);
-        }
-    })
-}
+type HmacSha256 = Hmac<Sha256>;
 
-/// HMAC-SHA256 of whatever `message` feeds the inner hash.
-fn hmac_sha256_with(key: &[u8], message: impl FnOnce(&mut Sha256)) -> [u8; MAC_LEN] {
-    const BLOCK: usize = 64;
-    let mut block = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
+/// The HMAC-SHA256 state under `key`, fed with `parts`, each preceded by its
+/// length so that no two different lists of parts collide.
+fn hmac_of(key: &[u8], parts: &[&[u8]]) -> HmacSha256 {
+    // HMAC takes keys of any length (longer ones are hashed first), so this
+    // never fails.
+    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of every length"));
+    for part in parts {
+        mac.update(&(part.len() as u64).to_le_bytes());
+        mac.update(part);
     }
-    let mut inner = Sha256::new();
-    inner.update(block.map(|b| b ^ 0x36));
-    message(&mut inner);
-    let mut outer = Sha256::new();
-    outer.update(block.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
+    mac
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// HMAC-SHA256 of `parts` (see [`hmac_of`]).
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; MAC_LEN] {
+    hmac_of(key, parts).finalize().into_bytes().into()
+}
+
+/// Whether `mac` is the HMAC-SHA256 of `parts` under `key`, compared in
+/// constant time.
+fn hmac_matches(key: &[u8], parts: &[&[u8]], mac: &[u8]) -> bool {
+    hmac_of(key, parts).verify_slice(mac).is_ok()
 }
 
 fn create_private_dir(dir: &Path) -> io::Result<()> {
@@ -326,7 +323,7 @@ pub(crate) fn sign(key: &[u8], message: &[u8]) -> [u8; MAC_LEN] {
 
 /// Whether `mac` is the MAC of `message` under `key` (in constant time).
 pub(crate) fn verify(key: &[u8], message: &[u8], mac: &[u8]) -> bool {
-    constant_time_eq(&sign(key, message), mac)
+    hmac_matches(key, &[message], mac)
 }
 
 /// Where the cache lives unless configured: `$XDG_CACHE_HOME/wasmig`, else
@@ -349,10 +346,17 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 mod tests {
     use super::*;
 
+    /// The MAC of the parts `ab`, `c` under the key `[7; 32]`, as entries
+    /// written by every earlier wasmig carry it.
+    const KNOWN_FRAMED_MAC: &str =
+        "cb26cbd8f92f96666adb85ea48780f04962ec8ae8998cd24c8bfb1721f19bb3c";
+
     #[test]
     fn hmac_matches_rfc_4231() {
         let mac = |key: &[u8], data: &[u8]| {
-            hex::encode(hmac_sha256_with(key, |inner| inner.update(data)))
+            let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key).unwrap();
+            mac.update(data);
+            hex::encode(mac.finalize().into_bytes())
         };
         // Test case 2: a short key.
         assert_eq!(
@@ -370,6 +374,26 @@ mod tests {
     }
 
     #[test]
+    fn the_signed_bytes_are_each_part_after_its_length() {
+        // Entries written before keep verifying: the MAC is over the same
+        // framing, length (u64, little-endian) then bytes, part by part.
+        let key = [7u8; 32];
+        let mut framed = Vec::new();
+        for part in [&b"ab"[..], b"c"] {
+            framed.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            framed.extend_from_slice(part);
+        }
+        let mut plain = <HmacSha256 as KeyInit>::new_from_slice(&key).unwrap();
+        plain.update(&framed);
+        let expected: [u8; MAC_LEN] = plain.finalize().into_bytes().into();
+        assert_eq!(hmac_sha256(&key, &[b"ab", b"c"]), expected);
+        assert_eq!(
+            hex::encode(hmac_sha256(&key, &[b"ab", b"c"])),
+            KNOWN_FRAMED_MAC
+        );
+    }
+
+    #[test]
     fn the_mac_depends_on_every_part_and_on_where_parts_split() {
         let key = [7u8; 32];
         let base = hmac_sha256(&key, &[b"ab", b"c"]);
@@ -380,9 +404,12 @@ mod tests {
     }
 
     #[test]
-    fn constant_time_eq_compares_whole_slices() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
+    fn verification_takes_the_whole_mac_only() {
+        let key = [7u8; 32];
+        let mac = sign(&key, b"body");
+        assert!(verify(&key, b"body", &mac));
+        assert!(!verify(&key, b"bodY", &mac));
+        assert!(!verify(&key, b"body", &mac[..31]));
+        assert!(!verify(&[8u8; 32], b"body", &mac));
     }
 }
