@@ -44,7 +44,9 @@ fn up_creates_a_missing_database_then_applies(engine: Engine) {
     p.wasmig(&["database", "drop", "--yes"])
         .ok()
         .says(&["dropped", p.db.name()]);
-    p.wasmig(&["up"]).fails().says(&["cannot reach the database"]);
+    p.wasmig(&["up"])
+        .fails()
+        .says(&["cannot reach the database"]);
 
     p.wasmig(&["up", "--create-database"])
         .ok()
@@ -113,11 +115,14 @@ fn an_unreachable_server_is_named_without_its_password() {
         "mysql://app:s3cret@127.0.0.1:1/shop",
     ] {
         for command in [&["status"][..], &["up"], &["database", "create"]] {
-            let run = p.wasmig_bare(&[("DATABASE_URL", url)], command).fails().says(&[
-                "cannot reach the database",
-                "app:***@127.0.0.1:1/shop",
-                "check that the server is running",
-            ]);
+            let run = p
+                .wasmig_bare(&[("DATABASE_URL", url)], command)
+                .fails()
+                .says(&[
+                    "cannot reach the database",
+                    "app:***@127.0.0.1:1/shop",
+                    "check that the server is running",
+                ]);
             assert!(!run.stderr.contains("s3cret"), "{}", run.stderr);
         }
     }

@@ -62,7 +62,11 @@ pub async fn create(url: &DatabaseUrl) -> Result<Created, Error> {
                 return Ok(Created::Existed);
             }
             let sql = format!("CREATE DATABASE {}", quote(&name, '"'));
-            match conn.execute(AssertSqlSafe(sql)).await.map_err(postgres_error) {
+            match conn
+                .execute(AssertSqlSafe(sql))
+                .await
+                .map_err(postgres_error)
+            {
                 Ok(_) => Ok(Created::Created),
                 // 42P04: it exists; 23505: another runner's CREATE won the race.
                 Err(e) if matches!(e.code.as_deref(), Some("42P04" | "23505")) => {

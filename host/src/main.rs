@@ -112,6 +112,24 @@ enum Command {
     Reset(ConfirmArgs),
     /// Show what a migration is and the sandbox it would run in, without running it
     Inspect(InspectArgs),
+    /// Create or drop the database itself (on its PostgreSQL or MySQL/MariaDB server; for
+    /// SQLite, its file)
+    Database(DatabaseArgs),
+}
+
+#[derive(Args, Debug)]
+struct DatabaseArgs {
+    #[command(subcommand)]
+    action: DatabaseAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum DatabaseAction {
+    /// Create the database the URL names, unless it exists
+    Create,
+    /// Drop the database the URL names with all its data, ending other sessions on it
+    /// (refused in protected environments)
+    Drop(ConfirmArgs),
 }
 
 #[derive(Args, Debug)]
@@ -196,6 +214,9 @@ struct UpArgs {
     /// Output format of `--dry-run`
     #[arg(long, value_enum, default_value_t = Format::Table, requires = "dry_run")]
     format: Format,
+    /// Create the database first when it does not exist (PostgreSQL, MySQL/MariaDB)
+    #[arg(long)]
+    create_database: bool,
 }
 
 #[derive(Args, Debug)]

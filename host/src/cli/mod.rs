@@ -1,6 +1,7 @@
 //! Commands: resolve settings, call the library, render the result.
 
 mod console;
+mod database;
 mod logging;
 mod render;
 mod scaffold;
@@ -180,6 +181,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate => validate(&ctx).await,
+        Command::Database(args) => database::run(&ctx, &args.action).await,
     }
 }
 
@@ -202,6 +204,9 @@ async fn build(ctx: &Settings, args: &BuildArgs) -> Result<ExitCode> {
 }
 
 async fn up(ctx: &Settings, args: UpArgs) -> Result<ExitCode> {
+    if args.create_database {
+        database::create(ctx).await?;
+    }
     let mut options = up_options(&args.select);
     if args.dry_run {
         return plan(ctx, &options, args.format).await;

@@ -1,0 +1,49 @@
+//! `wasmig database create|drop`, and the creation `up --create-database`
+//! asks for.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use wasmig::database::{Created, Dropped};
+
+use super::{Settings, confirm};
+use crate::DatabaseAction;
+
+/// Runs `wasmig database <action>`.
+pub(super) async fn run(ctx: &Settings, action: &DatabaseAction) -> Result<ExitCode> {
+    match action {
+        DatabaseAction::Create => create(ctx).await?,
+        DatabaseAction::Drop(args) => {
+            if ctx.config.env(&ctx.env_name).protected {
+                anyhow::bail!(
+                    "environment `{}` is protected (`protected = true` in wasmig.toml): \
+                     `database drop` would delete {} and all its data. Nothing was changed",
+                    ctx.env_name,
+                    ctx.url
+                );
+            }
+            let question = format!(
+                "Drop the database {} ({}) with all its data, ending every session on it?",
+                ctx.url, ctx.env_name
+            );
+            if !confirm(&question, args.yes, "database drop")? {
+                println!("nothing was dropped");
+                return Ok(ExitCode::FAILURE);
+            }
+            match ctx.migrator()?.drop_database().await? {
+                Dropped::Dropped => println!("dropped database {}", ctx.url),
+                Dropped::Absent => println!("there is no database {}: nothing to drop", ctx.url),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Creates the database unless it exists, and says which it was.
+pub(super) async fn create(ctx: &Settings) -> Result<()> {
+    match ctx.migrator()?.create_database().await? {
+        Created::Created => println!("created database {}", ctx.url),
+        Created::Existed => println!("database {} exists already", ctx.url),
+    }
+    Ok(())
+}
