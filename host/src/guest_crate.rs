@@ -25,11 +25,9 @@ use std::process::Stdio;
 use sha2::{Digest, Sha256};
 use wasmparser::{Parser, Payload};
 
+pub use crate::artifact::{ARTIFACT, artifact_path};
 use crate::error::Error;
 use crate::source::{MigrationSource, SourceBody};
-
-/// The component file a crate's build produces, inside the crate directory.
-pub const ARTIFACT: &str = "migration.wasm";
 
 /// The custom section that records which sources a `migration.wasm` was
 /// built from.
@@ -37,11 +35,6 @@ const SOURCE_SECTION: &str = "wasmig-source-digest";
 
 /// The target guest crates are built for.
 pub const TARGET: &str = "wasm32-wasip2";
-
-/// The component file a crate's build produces, inside the crate directory.
-pub fn artifact_path(crate_dir: &Path) -> PathBuf {
-    crate_dir.join(ARTIFACT)
-}
 
 /// The workspace manifest `wasmig` writes into a migrations directory that
 /// has guest crates and no `Cargo.toml` yet. `sdk` is the `wasmig-guest`

@@ -27,10 +27,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::artifact::artifact_path;
 use crate::error::Error;
-
-/// A migration's version: the number its file name starts with.
-pub type Version = i64;
+pub use crate::version::Version;
 
 /// One migration found in the directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +123,7 @@ impl MigrationSource {
         match &self.body {
             SourceBody::Sql { .. } => None,
             SourceBody::Component { path } => Some(path.clone()),
-            SourceBody::Crate { dir } => Some(crate::guest_crate::artifact_path(dir)),
+            SourceBody::Crate { dir } => Some(artifact_path(dir)),
         }
     }
 

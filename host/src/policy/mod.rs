@@ -42,7 +42,7 @@ pub use self::sql::StatementKind;
 use self::sql::TableName;
 use crate::backend::Dialect;
 use crate::error::Error;
-use crate::runtime::{LimitOverrides, Limits};
+use crate::limits::{LimitOverrides, Limits};
 use crate::source::Version;
 
 /// One `[[policy]]` of `wasmig.toml`.

@@ -4,7 +4,7 @@
 pub(crate) mod cache;
 mod convert;
 mod host;
-mod limits;
+mod limiter;
 mod sandbox;
 pub mod world;
 
@@ -20,11 +20,12 @@ use self::cache::Lookup;
 pub use self::cache::{CacheUnavailable, CompileCache, default_cache_dir};
 use self::host::GuestState;
 pub use self::host::{CursorHandle, GuestEnv, SandboxViolation, TransactionEnded};
-use self::limits::Limiter;
-pub use self::limits::{LimitExceeded, LimitOverrides, Limits};
+pub use self::limiter::LimitExceeded;
+use self::limiter::Limiter;
 pub use self::sandbox::migration_instant;
 use crate::backend::Backend;
 use crate::error::Error;
+pub use crate::limits::{LimitOverrides, Limits};
 use crate::policy::{Sandbox, Violation};
 use crate::report::{Direction, Event, LogLevel, Reporter};
 use crate::source::Version;
