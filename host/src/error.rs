@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::backend::DbError;
-use crate::source::Version;
+use crate::version::Version;
 
 /// Everything that can go wrong in wasmig.
 #[derive(Debug, thiserror::Error)]

@@ -25,11 +25,9 @@ use std::process::Stdio;
 use sha2::{Digest, Sha256};
 use wasmparser::{Parser, Payload};
 
+pub use crate::artifact::{ARTIFACT, artifact_path};
 use crate::error::Error;
 use crate::source::{MigrationSource, SourceBody};
-
-/// The component file a crate's build produces, inside the crate directory.
-pub const ARTIFACT: &str = "migration.wasm";
 
 /// The custom section that records which sources a `migration.wasm` was
 /// built from.
@@ -37,11 +35,6 @@ const SOURCE_SECTION: &str = "wasmig-source-digest";
 
 /// The target guest crates are built for.
 pub const TARGET: &str = "wasm32-wasip2";
-
-/// The component file a crate's build produces, inside the crate directory.
-pub fn artifact_path(crate_dir: &Path) -> PathBuf {
-    crate_dir.join(ARTIFACT)
-}
 
 /// The workspace manifest `wasmig` writes into a migrations directory that
 /// has guest crates and no `Cargo.toml` yet. `sdk` is the `wasmig-guest`
@@ -248,84 +241,129 @@ pub async fn build(dir: &Path, crates: &[&MigrationSource]) -> Result<(), Error>
             .map_err(Error::io(&manifest))?;
     }
     let target_dir = dir.join("target");
+    let packages = packages(crates)?;
+    let labels: Vec<String> = packages.iter().map(|p| p.source.label()).collect();
+    let output = cargo_build(&dir, &manifest, &target_dir, &packages)
+        .output()
+        .await
+        .map_err(|e| {
+            Error::Build(format!(
+                "cannot run cargo to build {} ({e}): install Rust (https://rustup.rs) where \
+                 migrations are built, or ship each crate's {ARTIFACT} built with `wasmig build`",
+                labels.join(", ")
+            ))
+        })?;
+    if !output.status.success() {
+        return Err(build_failure(&labels, &output));
+    }
+    for package in packages {
+        install_artifact(&package, &target_dir)?;
+    }
+    Ok(())
+}
+
+/// A guest crate to build: its migration, directory and package name.
+struct Package<'a> {
+    source: &'a MigrationSource,
+    dir: PathBuf,
+    name: String,
+}
+
+/// The crates among `crates`, with their package names.
+fn packages<'a>(crates: &[&'a MigrationSource]) -> Result<Vec<Package<'a>>, Error> {
     let mut packages = Vec::new();
     for source in crates {
-        let SourceBody::Crate { dir: crate_dir } = &source.body else {
+        let SourceBody::Crate { dir } = &source.body else {
             continue;
         };
-        packages.push((source, crate_dir.clone(), package_name(crate_dir)?));
+        packages.push(Package {
+            source,
+            dir: dir.clone(),
+            name: package_name(dir)?,
+        });
     }
+    Ok(packages)
+}
 
+/// The one `cargo build` of every package, reproducible (see the module
+/// documentation), its output captured.
+fn cargo_build(
+    dir: &Path,
+    manifest: &Path,
+    target_dir: &Path,
+    packages: &[Package<'_>],
+) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(cargo());
     cmd.arg("build")
         .arg("--release")
         .arg("--target")
         .arg(TARGET)
         .arg("--manifest-path")
-        .arg(&manifest)
+        .arg(manifest)
         .arg("--target-dir")
-        .arg(&target_dir)
+        .arg(target_dir)
         .arg("--message-format=short");
-    for (_, _, name) in &packages {
-        cmd.arg("-p").arg(name);
+    for package in packages {
+        cmd.arg("-p").arg(&package.name);
     }
     for (key, value) in reproducible_profile() {
         cmd.env(key, value);
     }
-    cmd.env("CARGO_ENCODED_RUSTFLAGS", remap_flags(&dir));
+    cmd.env("CARGO_ENCODED_RUSTFLAGS", remap_flags(dir));
     cmd.env_remove("RUSTFLAGS");
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let labels: Vec<String> = packages.iter().map(|(s, _, _)| s.label()).collect();
-    let output = cmd.output().await.map_err(|e| {
+    cmd
+}
+
+/// The error for a failed build of the crates `labels`: the end of the
+/// compiler's output, and what to do.
+fn build_failure(labels: &[String], output: &std::process::Output) -> Error {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let hint = if stderr.contains("target may not be installed")
+        || stderr.contains("can't find crate for `core`")
+        || stderr.contains("can't find crate for `std`")
+    {
+        format!("the {TARGET} target is missing: run `rustup target add {TARGET}`")
+    } else {
+        "fix the errors above and run `wasmig build` again".to_owned()
+    };
+    let tail: Vec<&str> = stderr.lines().rev().take(60).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    Error::Build(format!(
+        "building {} failed ({}):\n{}\n  {hint}",
+        labels.join(", "),
+        output.status,
+        tail.join("\n")
+    ))
+}
+
+/// Writes the built component of `package` into its crate directory as
+/// `migration.wasm`, stamped with the digest of its sources.
+fn install_artifact(package: &Package<'_>, target_dir: &Path) -> Result<(), Error> {
+    let built = target_dir
+        .join(TARGET)
+        .join("release")
+        .join(format!("{}.wasm", package.name.replace('-', "_")));
+    let mut bytes = fs::read(&built).map_err(|e| {
         Error::Build(format!(
-            "cannot run cargo to build {} ({e}): install Rust (https://rustup.rs) where \
-             migrations are built, or ship each crate's {ARTIFACT} built with `wasmig build`",
-            labels.join(", ")
+            "{}: cargo succeeded but produced no {} ({e}); the crate needs \
+             `[lib] crate-type = [\"cdylib\"]`",
+            package.source.label(),
+            built.display()
         ))
     })?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let hint = if stderr.contains("target may not be installed")
-            || stderr.contains("can't find crate for `core`")
-            || stderr.contains("can't find crate for `std`")
-        {
-            format!("the {TARGET} target is missing: run `rustup target add {TARGET}`")
-        } else {
-            "fix the errors above and run `wasmig build` again".to_owned()
-        };
-        let tail: Vec<&str> = stderr.lines().rev().take(60).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(Error::Build(format!(
-            "building {} failed ({}):\n{}\n  {hint}",
-            labels.join(", "),
-            output.status,
-            tail.join("\n")
-        )));
-    }
-    for (source, crate_dir, name) in packages {
-        let built = target_dir
-            .join(TARGET)
-            .join("release")
-            .join(format!("{}.wasm", name.replace('-', "_")));
-        let mut bytes = fs::read(&built).map_err(|e| {
-            Error::Build(format!(
-                "{}: cargo succeeded but produced no {} ({e}); the crate needs \
-                 `[lib] crate-type = [\"cdylib\"]`",
-                source.label(),
-                built.display()
-            ))
-        })?;
-        let digest = source_digest(&crate_dir)?;
-        append_custom_section(&mut bytes, SOURCE_SECTION, digest.as_bytes());
-        let artifact = artifact_path(&crate_dir);
-        // Concurrent builds of the same crate each write their own file and
-        // rename it into place, so a reader never sees half a component.
-        let partial = crate_dir.join(format!(".{ARTIFACT}.{}.partial", std::process::id()));
-        fs::write(&partial, &bytes).map_err(Error::io(&partial))?;
-        fs::rename(&partial, &artifact).map_err(Error::io(&artifact))?;
-    }
+    let digest = source_digest(&package.dir)?;
+    append_custom_section(&mut bytes, SOURCE_SECTION, digest.as_bytes());
+    let artifact = artifact_path(&package.dir);
+    // Concurrent builds of the same crate each write their own file and
+    // rename it into place, so a reader never sees half a component.
+    let partial = package
+        .dir
+        .join(format!(".{ARTIFACT}.{}.partial", std::process::id()));
+    fs::write(&partial, &bytes).map_err(Error::io(&partial))?;
+    fs::rename(&partial, &artifact).map_err(Error::io(&artifact))?;
     Ok(())
 }
 

@@ -27,10 +27,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::artifact::artifact_path;
 use crate::error::Error;
-
-/// A migration's version: the number its file name starts with.
-pub type Version = i64;
+pub use crate::version::Version;
 
 /// One migration found in the directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +123,7 @@ impl MigrationSource {
         match &self.body {
             SourceBody::Sql { .. } => None,
             SourceBody::Component { path } => Some(path.clone()),
-            SourceBody::Crate { dir } => Some(crate::guest_crate::artifact_path(dir)),
+            SourceBody::Crate { dir } => Some(artifact_path(dir)),
         }
     }
 
@@ -147,88 +146,123 @@ pub fn discover(dir: &Path) -> Result<Vec<MigrationSource>, Error> {
     for entry in entries {
         let entry = entry.map_err(Error::io(dir))?;
         let path = entry.path();
-        let file_name = entry.file_name();
-        let Some(file_name) = file_name.to_str() else {
-            return Err(Error::Source {
-                path,
-                message: "the name is not valid UTF-8".into(),
-            });
-        };
-        // The entry's own type costs no system call; a link is followed.
-        let is_dir = match entry.file_type() {
-            Ok(kind) if !kind.is_symlink() => kind.is_dir(),
-            _ => path.is_dir(),
-        };
-        if is_ignored(file_name, is_dir) {
-            continue;
-        }
-        let unrecognised = || Error::Source {
-            path: path.clone(),
-            message: format!(
-                "`{file_name}` is not a migration: expected <version>_<name>.up.sql (with an \
-                 optional .down.sql), <version>_<name>.sql, <version>_<name>.wasm or a \
-                 <version>_<name>/ crate directory; rename it, or move it out of the directory"
-            ),
-        };
-        let (stem, body) = if is_dir {
-            if path.join("Cargo.toml").is_file() {
-                (file_name, SourceBody::Crate { dir: path.clone() })
-            } else if path.join("up.sql").is_file() {
-                // diesel's layout: <version>_<name>/up.sql and down.sql.
-                let down = path.join("down.sql");
-                (
-                    file_name,
-                    SourceBody::Sql {
-                        up: path.join("up.sql"),
-                        down: down.is_file().then_some(down),
-                    },
-                )
-            } else {
-                return Err(Error::Source {
-                    path: path.clone(),
-                    message: format!(
-                        "directory `{file_name}` has neither a Cargo.toml nor an up.sql: a \
-                         migration directory is a Rust guest crate (create one with \
-                         `wasmig new <name> --rust`) or holds up.sql and down.sql"
-                    ),
-                });
+        match read_entry(&entry, &path)? {
+            Entry::Ignored => {}
+            Entry::Down { version, name } => {
+                downs.insert((version, name), path);
             }
-        } else if let Some(stem) = file_name.strip_suffix(".down.sql") {
-            let (version, name) = split_name(stem).ok_or_else(unrecognised)?;
-            downs.insert((version, name.to_owned()), path.clone());
-            continue;
-        } else if let Some(stem) = file_name.strip_suffix(".up.sql") {
-            (
-                stem,
-                SourceBody::Sql {
-                    up: path.clone(),
-                    down: None,
-                },
-            )
-        } else if let Some(stem) = file_name.strip_suffix(".sql") {
-            (
-                stem,
-                SourceBody::Sql {
-                    up: path.clone(),
-                    down: None,
-                },
-            )
-        } else if let Some(stem) = file_name.strip_suffix(".wasm") {
-            (stem, SourceBody::Component { path: path.clone() })
-        } else {
-            return Err(unrecognised());
-        };
+            Entry::Migration(source) => {
+                if let Some(previous) = found.get(&source.version) {
+                    return Err(duplicate(previous.path(), &path, source.version));
+                }
+                found.insert(source.version, source);
+            }
+        }
+    }
+    attach_downs(&mut found, downs)?;
+    Ok(found.into_values().collect())
+}
+
+/// What one entry of a migrations directory is.
+enum Entry {
+    /// Not a migration, and allowed there (see [`is_ignored`]).
+    Ignored,
+    /// A `.down.sql` file, which belongs to the `.up.sql` of its name.
+    Down { version: Version, name: String },
+    /// A migration.
+    Migration(MigrationSource),
+}
+
+/// Reads the directory entry at `path`.
+fn read_entry(entry: &fs::DirEntry, path: &Path) -> Result<Entry, Error> {
+    let file_name = entry.file_name();
+    let Some(file_name) = file_name.to_str() else {
+        return Err(Error::Source {
+            path: path.to_owned(),
+            message: "the name is not valid UTF-8".into(),
+        });
+    };
+    // The entry's own type costs no system call; a link is followed.
+    let is_dir = match entry.file_type() {
+        Ok(kind) if !kind.is_symlink() => kind.is_dir(),
+        _ => path.is_dir(),
+    };
+    if is_ignored(file_name, is_dir) {
+        return Ok(Entry::Ignored);
+    }
+    let unrecognised = || unrecognised(path, file_name);
+    let (stem, body) = if is_dir {
+        (file_name, directory_body(path, file_name)?)
+    } else if let Some(stem) = file_name.strip_suffix(".down.sql") {
         let (version, name) = split_name(stem).ok_or_else(unrecognised)?;
-        let source = MigrationSource {
+        return Ok(Entry::Down {
             version,
             name: name.to_owned(),
-            body,
-        };
-        if let Some(previous) = found.get(&version) {
-            return Err(duplicate(previous.path(), &path, version));
-        }
-        found.insert(version, source);
+        });
+    } else if let Some(stem) = file_name
+        .strip_suffix(".up.sql")
+        .or_else(|| file_name.strip_suffix(".sql"))
+    {
+        let up = path.to_owned();
+        (stem, SourceBody::Sql { up, down: None })
+    } else if let Some(stem) = file_name.strip_suffix(".wasm") {
+        let path = path.to_owned();
+        (stem, SourceBody::Component { path })
+    } else {
+        return Err(unrecognised());
+    };
+    let (version, name) = split_name(stem).ok_or_else(unrecognised)?;
+    Ok(Entry::Migration(MigrationSource {
+        version,
+        name: name.to_owned(),
+        body,
+    }))
+}
+
+/// What the migration directory `dir` (named `file_name`) holds: a Rust
+/// guest crate, or diesel's `up.sql` and `down.sql`.
+fn directory_body(dir: &Path, file_name: &str) -> Result<SourceBody, Error> {
+    if dir.join("Cargo.toml").is_file() {
+        return Ok(SourceBody::Crate {
+            dir: dir.to_owned(),
+        });
     }
+    if dir.join("up.sql").is_file() {
+        // diesel's layout: <version>_<name>/up.sql and down.sql.
+        let down = dir.join("down.sql");
+        return Ok(SourceBody::Sql {
+            up: dir.join("up.sql"),
+            down: down.is_file().then_some(down),
+        });
+    }
+    Err(Error::Source {
+        path: dir.to_owned(),
+        message: format!(
+            "directory `{file_name}` has neither a Cargo.toml nor an up.sql: a \
+             migration directory is a Rust guest crate (create one with \
+             `wasmig new <name> --rust`) or holds up.sql and down.sql"
+        ),
+    })
+}
+
+/// The error for an entry whose name is not a migration's.
+fn unrecognised(path: &Path, file_name: &str) -> Error {
+    Error::Source {
+        path: path.to_owned(),
+        message: format!(
+            "`{file_name}` is not a migration: expected <version>_<name>.up.sql (with an \
+             optional .down.sql), <version>_<name>.sql, <version>_<name>.wasm or a \
+             <version>_<name>/ crate directory; rename it, or move it out of the directory"
+        ),
+    }
+}
+
+/// Gives each `.down.sql` to the `.up.sql` migration of its version and
+/// name.
+fn attach_downs(
+    found: &mut BTreeMap<Version, MigrationSource>,
+    downs: BTreeMap<(Version, String), PathBuf>,
+) -> Result<(), Error> {
     for ((version, name), down_path) in downs {
         match found.get_mut(&version) {
             Some(MigrationSource {
@@ -248,7 +282,7 @@ pub fn discover(dir: &Path) -> Result<Vec<MigrationSource>, Error> {
             }
         }
     }
-    Ok(found.into_values().collect())
+    Ok(())
 }
 
 /// Reads several migrations directories (a project's own and, say, a

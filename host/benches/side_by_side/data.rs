@@ -77,7 +77,6 @@ impl Postgres {
 }
 
 pub fn run(bench: &Bench, report: &mut Report) -> Result<()> {
-    let rows = bench.sizes.rows;
     let migrations = bench.work.path().join("backfill");
     std::fs::create_dir_all(&migrations)?;
     std::fs::copy(
@@ -85,8 +84,33 @@ pub fn run(bench: &Bench, report: &mut Report) -> Result<()> {
         migrations.join("1_backfill_people.wasm"),
     )?;
     let cache = bench.work.path().join("cache");
+    on_sqlite(bench, &migrations, &cache, report)?;
+    match &bench.postgres {
+        Ok(pg) => on_postgres(bench, pg, &migrations, &cache, report),
+        Err(why) => {
+            for (metric, goal) in [
+                ("data_migration_vs_native", Goal::AtMost(1.10)),
+                ("data_migration_vs_set_based", Goal::AtMost(2.5)),
+                ("data_migration_peak_rss", Goal::AtMost(150.0)),
+            ] {
+                report.add(Line {
+                    metric,
+                    engine: "postgres",
+                    unit: "s",
+                    outcome: Outcome::Skipped(why.clone()),
+                    goal,
+                    reference_name: String::new(),
+                });
+            }
+            Ok(())
+        }
+    }
+}
 
-    // SQLite.
+/// The backfill on SQLite: the component, native Rust (rusqlite and sqlx)
+/// and one UPDATE, each on its own copy of the seeded database.
+fn on_sqlite(bench: &Bench, migrations: &Path, cache: &Path, report: &mut Report) -> Result<()> {
+    let rows = bench.sizes.rows;
     let seeded = bench.work.path().join("people.db");
     seed_sqlite(&seeded, rows)?;
     let copy = |tag: &str| -> Result<std::path::PathBuf> {
@@ -99,9 +123,9 @@ pub fn run(bench: &Bench, report: &mut Report) -> Result<()> {
     seed_sqlite(&warm, 0)?;
     wasmig_up(
         bench,
-        &migrations,
+        migrations,
         &format!("sqlite:{}", warm.display()),
-        &cache,
+        cache,
     )?;
 
     let [component, native, set_based] = inputs::interleaved(
@@ -111,9 +135,9 @@ pub fn run(bench: &Bench, report: &mut Report) -> Result<()> {
                 let db = copy("component")?;
                 let run = wasmig_up(
                     bench,
-                    &migrations,
+                    migrations,
                     &format!("sqlite:{}", db.display()),
-                    &cache,
+                    cache,
                 )?;
                 check_sqlite(&db, rows)?;
                 Ok(run)
@@ -161,67 +185,56 @@ pub fn run(bench: &Bench, report: &mut Report) -> Result<()> {
         goal: Goal::AtMost(1.10),
         reference_name: "native Rust + rusqlite (in process, no hand-off)".into(),
     });
+    Ok(())
+}
 
-    // PostgreSQL.
-    match &bench.postgres {
-        Ok(pg) => {
-            let url = bench.runtime.block_on(pg.database("data"))?;
-            let reset = || bench.runtime.block_on(seed_postgres(&url, rows));
-            bench.runtime.block_on(seed_postgres(&url, 0))?;
-            wasmig_up(bench, &migrations, &url, &cache)?;
-            // Each run starts from the same freshly seeded, vacuumed and
-            // checkpointed table.
-            let [component, native, set_based] = inputs::interleaved(
-                inputs::ROUNDS,
-                [
-                    &mut || {
-                        reset()?;
-                        let run = wasmig_up(bench, &migrations, &url, &cache)?;
-                        bench.runtime.block_on(check_postgres(&url, rows))?;
-                        Ok(run)
-                    },
-                    &mut || {
-                        reset()?;
-                        let elapsed = bench.runtime.block_on(native_postgres(&url))?;
-                        bench.runtime.block_on(check_postgres(&url, rows))?;
-                        Ok(inputs::took(elapsed))
-                    },
-                    &mut || {
-                        reset()?;
-                        let elapsed = bench.runtime.block_on(set_based_postgres(&url))?;
-                        bench.runtime.block_on(check_postgres(&url, rows))?;
-                        Ok(inputs::took(elapsed))
-                    },
-                ],
-            )?;
-            let (native, set_based) = (native.elapsed, set_based.elapsed);
-            data_lines(
-                report,
-                "postgres",
-                &component,
-                native,
-                "native Rust + sqlx",
-                set_based,
-                rows,
-            );
-        }
-        Err(why) => {
-            for (metric, goal) in [
-                ("data_migration_vs_native", Goal::AtMost(1.10)),
-                ("data_migration_vs_set_based", Goal::AtMost(2.5)),
-                ("data_migration_peak_rss", Goal::AtMost(150.0)),
-            ] {
-                report.add(Line {
-                    metric,
-                    engine: "postgres",
-                    unit: "s",
-                    outcome: Outcome::Skipped(why.clone()),
-                    goal,
-                    reference_name: String::new(),
-                });
-            }
-        }
-    }
+/// The backfill on PostgreSQL: the component, native Rust and one UPDATE,
+/// each from the same freshly seeded, vacuumed and checkpointed table.
+fn on_postgres(
+    bench: &Bench,
+    pg: &Postgres,
+    migrations: &Path,
+    cache: &Path,
+    report: &mut Report,
+) -> Result<()> {
+    let rows = bench.sizes.rows;
+    let url = bench.runtime.block_on(pg.database("data"))?;
+    let reset = || bench.runtime.block_on(seed_postgres(&url, rows));
+    bench.runtime.block_on(seed_postgres(&url, 0))?;
+    wasmig_up(bench, migrations, &url, cache)?;
+    let [component, native, set_based] = inputs::interleaved(
+        inputs::ROUNDS,
+        [
+            &mut || {
+                reset()?;
+                let run = wasmig_up(bench, migrations, &url, cache)?;
+                bench.runtime.block_on(check_postgres(&url, rows))?;
+                Ok(run)
+            },
+            &mut || {
+                reset()?;
+                let elapsed = bench.runtime.block_on(native_postgres(&url))?;
+                bench.runtime.block_on(check_postgres(&url, rows))?;
+                Ok(inputs::took(elapsed))
+            },
+            &mut || {
+                reset()?;
+                let elapsed = bench.runtime.block_on(set_based_postgres(&url))?;
+                bench.runtime.block_on(check_postgres(&url, rows))?;
+                Ok(inputs::took(elapsed))
+            },
+        ],
+    )?;
+    let (native, set_based) = (native.elapsed, set_based.elapsed);
+    data_lines(
+        report,
+        "postgres",
+        &component,
+        native,
+        "native Rust + sqlx",
+        set_based,
+        rows,
+    );
     Ok(())
 }
 

@@ -98,15 +98,72 @@ fn wasmig(bench: &Bench, dir: &Path, url: &str, cache: &Path, command: &[&str]) 
     )
 }
 
-pub fn run(bench: &Bench, report: &mut Report) -> Result<()> {
-    let sizes = bench.sizes;
-    let (small_plain, small_dbmate) =
-        inputs::trivial_migrations(bench.work.path(), sizes.apply_small)?;
-    let (large_plain, _) = inputs::trivial_migrations(bench.work.path(), sizes.apply_large)?;
-    let cache = bench.work.path().join("cache");
-    let dbmate = dbmate_path();
-    let sqlx = installed("sqlx").then(|| "sqlx".to_owned());
+/// What every engine's runs share: the migrations, the compile cache and
+/// the reference tools found.
+struct Setup {
+    small_plain: PathBuf,
+    small_dbmate: PathBuf,
+    large_plain: PathBuf,
+    cache: PathBuf,
+    dbmate: Option<String>,
+    sqlx: Option<String>,
+}
 
+impl Setup {
+    fn new(bench: &Bench) -> Result<Self> {
+        let sizes = bench.sizes;
+        let (small_plain, small_dbmate) =
+            inputs::trivial_migrations(bench.work.path(), sizes.apply_small)?;
+        let (large_plain, _) = inputs::trivial_migrations(bench.work.path(), sizes.apply_large)?;
+        Ok(Self {
+            small_plain,
+            small_dbmate,
+            large_plain,
+            cache: bench.work.path().join("cache"),
+            dbmate: dbmate_path(),
+            sqlx: installed("sqlx").then(|| "sqlx".to_owned()),
+        })
+    }
+
+    /// The tools that apply the small set on `engine`, wasmig first, and
+    /// why any reference tool is missing.
+    fn contenders(&self, engine: &str) -> (Vec<&'static str>, Vec<&'static str>) {
+        let mut names = vec!["wasmig"];
+        let mut missing = Vec::new();
+        match &self.sqlx {
+            // sqlx-cli keeps SQLite's defaults: it takes part where both
+            // sides do too.
+            Some(_) if !engine.starts_with("sqlite-sync") => names.push("sqlx-cli"),
+            Some(_) => {}
+            None => missing.push("sqlx-cli is not installed (cargo install sqlx-cli)"),
+        }
+        match &self.dbmate {
+            Some(_) => names.push("dbmate"),
+            None => missing.push("dbmate is not installed (npm install --no-save dbmate)"),
+        }
+        (names, missing)
+    }
+
+    /// The reference tool `name` applying the small set to `db`.
+    fn reference_command(&self, name: &str, db: &Fresh) -> Command {
+        if name == "sqlx-cli" {
+            let mut c = Command::new(self.sqlx.as_deref().unwrap_or("sqlx"));
+            c.args(["migrate", "run", "--source"])
+                .arg(&self.small_plain)
+                .args(["--database-url", &db.sqlx]);
+            c
+        } else {
+            let mut c = Command::new(self.dbmate.as_deref().unwrap_or("dbmate"));
+            c.args(["--no-dump-schema", "--migrations-dir"])
+                .arg(&self.small_dbmate)
+                .args(["--url", &db.dbmate, "up"]);
+            c
+        }
+    }
+}
+
+pub fn run(bench: &Bench, report: &mut Report) -> Result<()> {
+    let setup = Setup::new(bench)?;
     for engine in [
         "sqlite",
         "sqlite-wal",
@@ -114,9 +171,6 @@ pub fn run(bench: &Bench, report: &mut Report) -> Result<()> {
         "sqlite-sync-normal",
         "postgres",
     ] {
-        // Lines beyond the goals: the same comparison with each side's
-        // durability settings made equal, and on a database in WAL mode.
-        let variant = engine.starts_with("sqlite-");
         if engine == "postgres"
             && let Err(why) = &bench.postgres
         {
@@ -129,153 +183,167 @@ pub fn run(bench: &Bench, report: &mut Report) -> Result<()> {
             }
             continue;
         }
-        let goal = Goal::AtMost(if engine == "postgres" { 1.0 } else { 0.8 });
-        // wasmig and each reference tool apply the same migrations to a
-        // fresh database, in turn, round after round.
-        let mut names = vec!["wasmig"];
-        let mut missing = Vec::new();
-        match &sqlx {
-            // sqlx-cli keeps SQLite's defaults: it takes part where both
-            // sides do too.
-            Some(_) if !engine.starts_with("sqlite-sync") => names.push("sqlx-cli"),
-            Some(_) => {}
-            None => missing.push("sqlx-cli is not installed (cargo install sqlx-cli)"),
-        }
-        match &dbmate {
-            Some(_) => names.push("dbmate"),
-            None => missing.push("dbmate is not installed (npm install --no-save dbmate)"),
-        }
-        let mut runs: Vec<Vec<Timed>> = names.iter().map(|_| Vec::new()).collect();
-        for round in 0..inputs::ROUNDS {
-            for (name, runs) in names.iter().zip(runs.iter_mut()) {
-                let db = fresh(bench, engine, &format!("{engine}_{name}_small_{round}"))?;
-                let mut command = match *name {
-                    "wasmig" => {
-                        runs.push(wasmig(bench, &small_plain, &db.wasmig, &cache, &["up"])?);
-                        continue;
-                    }
-                    "sqlx-cli" => {
-                        let mut c = Command::new(sqlx.as_deref().unwrap_or("sqlx"));
-                        c.args(["migrate", "run", "--source"])
-                            .arg(&small_plain)
-                            .args(["--database-url", &db.sqlx]);
-                        c
-                    }
-                    _ => {
-                        let mut c = Command::new(dbmate.as_deref().unwrap_or("dbmate"));
-                        c.args(["--no-dump-schema", "--migrations-dir"])
-                            .arg(&small_dbmate)
-                            .args(["--url", &db.dbmate, "up"]);
-                        c
-                    }
-                };
-                runs.push(inputs::timed(&mut command)?);
-            }
-        }
-        let mut medians = runs.into_iter().map(inputs::median);
-        let small = medians.next().map(|t| t.elapsed).unwrap_or_default();
-        let references: Vec<(String, Duration)> = names[1..]
-            .iter()
-            .zip(medians)
-            .map(|(name, t)| ((*name).to_owned(), t.elapsed))
-            .collect();
-        let fastest = references.iter().min_by_key(|(_, t)| *t);
-        report.add(match fastest {
-            Some((name, reference)) => Line {
-                metric: "apply_1k_vs_fastest_tool",
-                engine,
-                unit: "s",
-                outcome: Outcome::Measured {
-                    wasmig: small.as_secs_f64(),
-                    reference: Some(reference.as_secs_f64()),
-                },
-                goal,
-                reference_name: format!(
-                    "{name}{} ({} migrations)",
-                    match engine {
-                        "sqlite-sync-full" => " with _sync=FULL, as wasmig syncs",
-                        "sqlite-sync-normal" => ", as wasmig with ?synchronous=normal",
-                        _ => "",
-                    },
-                    sizes.apply_small
-                ),
-            },
-            None => skipped(
-                "apply_1k_vs_fastest_tool",
-                engine,
-                goal,
-                &missing.join("; "),
-            ),
-        });
-        if variant {
+        let small = apply_small(bench, &setup, engine, report)?;
+        // Lines beyond the goals: the same comparison with each side's
+        // durability settings made equal, and on a database in WAL mode.
+        if engine.starts_with("sqlite-") {
             // The variants only add this one line. (In WAL mode a commit
             // syncs once instead of three or four times, so what each tool
             // does per migration shows through the disk.)
             continue;
         }
-
-        let large_db = fresh(bench, engine, &format!("{engine}_wasmig_large"))?;
-        let large = wasmig(bench, &large_plain, &large_db.wasmig, &cache, &["up"])?.elapsed;
-        report.add(Line {
-            metric: "apply_10k_over_1k",
-            engine,
-            unit: "s",
-            outcome: Outcome::Measured {
-                wasmig: large.as_secs_f64(),
-                reference: Some(small.as_secs_f64()),
-            },
-            // Linear, with the goal's slack: 12 for 10x the migrations.
-            goal: Goal::AtMost(1.2 * sizes.apply_large as f64 / sizes.apply_small as f64),
-            reference_name: format!(
-                "wasmig, {} vs {} migrations",
-                sizes.apply_large, sizes.apply_small
-            ),
-        });
-        if engine == "sqlite" {
-            // How SQLite itself grows with the number of tables: the same
-            // DDL, each in its own transaction with one ledger INSERT, run
-            // straight through rusqlite.
-            let bare = |count: usize| {
-                bare_sqlite(&bench.work.path().join(format!("bare_{count}.db")), count)
-            };
-            let (bare_small, bare_large) = (bare(sizes.apply_small)?, bare(sizes.apply_large)?);
-            report.add(Line {
-                metric: "apply_10k_over_1k_vs_bare_sqlite",
-                engine,
-                unit: "x",
-                outcome: Outcome::Measured {
-                    wasmig: large.as_secs_f64() / small.as_secs_f64(),
-                    reference: Some(bare_large.as_secs_f64() / bare_small.as_secs_f64()),
-                },
-                // wasmig grows no faster than the engine under it.
-                goal: Goal::AtMost(1.2),
-                reference_name: format!(
-                    "bare SQLite, {} vs {} (CREATE TABLE + ledger INSERT per transaction)",
-                    sizes.apply_large, sizes.apply_small
-                ),
-            });
-        }
-        // The first run fills the checksum cache, as the first `status`
-        // after a deploy would; the median of the next five is reported.
-        wasmig(bench, &large_plain, &large_db.wasmig, &cache, &["status"])?;
-        let status = inputs::median(
-            (0..5)
-                .map(|_| wasmig(bench, &large_plain, &large_db.wasmig, &cache, &["status"]))
-                .collect::<Result<Vec<_>>>()?,
-        );
-        report.add(Line {
-            metric: "status_10k_applied",
-            engine,
-            unit: "s",
-            outcome: Outcome::Measured {
-                wasmig: status.elapsed.as_secs_f64(),
-                reference: None,
-            },
-            goal: Goal::AtMost(0.1),
-            reference_name: format!("{} applied", sizes.apply_large),
-        });
+        apply_large_and_status(bench, &setup, engine, small, report)?;
     }
     components(bench, report)
+}
+
+/// wasmig and each reference tool apply the small set to a fresh database
+/// of `engine`, in turn, round after round; reports wasmig against the
+/// fastest tool and returns wasmig's median.
+fn apply_small(
+    bench: &Bench,
+    setup: &Setup,
+    engine: &'static str,
+    report: &mut Report,
+) -> Result<Duration> {
+    let (names, missing) = setup.contenders(engine);
+    let mut runs: Vec<Vec<Timed>> = names.iter().map(|_| Vec::new()).collect();
+    for round in 0..inputs::ROUNDS {
+        for (name, runs) in names.iter().zip(runs.iter_mut()) {
+            let db = fresh(bench, engine, &format!("{engine}_{name}_small_{round}"))?;
+            runs.push(if *name == "wasmig" {
+                wasmig(bench, &setup.small_plain, &db.wasmig, &setup.cache, &["up"])?
+            } else {
+                inputs::timed(&mut setup.reference_command(name, &db))?
+            });
+        }
+    }
+    let mut medians = runs.into_iter().map(inputs::median);
+    let small = medians.next().map(|t| t.elapsed).unwrap_or_default();
+    let references: Vec<(String, Duration)> = names[1..]
+        .iter()
+        .zip(medians)
+        .map(|(name, t)| ((*name).to_owned(), t.elapsed))
+        .collect();
+    let goal = Goal::AtMost(if engine == "postgres" { 1.0 } else { 0.8 });
+    let fastest = references.iter().min_by_key(|(_, t)| *t);
+    report.add(match fastest {
+        Some((name, reference)) => Line {
+            metric: "apply_1k_vs_fastest_tool",
+            engine,
+            unit: "s",
+            outcome: Outcome::Measured {
+                wasmig: small.as_secs_f64(),
+                reference: Some(reference.as_secs_f64()),
+            },
+            goal,
+            reference_name: format!(
+                "{name}{} ({} migrations)",
+                match engine {
+                    "sqlite-sync-full" => " with _sync=FULL, as wasmig syncs",
+                    "sqlite-sync-normal" => ", as wasmig with ?synchronous=normal",
+                    _ => "",
+                },
+                bench.sizes.apply_small
+            ),
+        },
+        None => skipped(
+            "apply_1k_vs_fastest_tool",
+            engine,
+            goal,
+            &missing.join("; "),
+        ),
+    });
+    Ok(small)
+}
+
+/// wasmig applies the large set (growth against the small set's `small`;
+/// on SQLite, against bare SQLite's growth too), then `status` on it.
+fn apply_large_and_status(
+    bench: &Bench,
+    setup: &Setup,
+    engine: &'static str,
+    small: Duration,
+    report: &mut Report,
+) -> Result<()> {
+    let sizes = bench.sizes;
+    let large_db = fresh(bench, engine, &format!("{engine}_wasmig_large"))?;
+    let large = wasmig(
+        bench,
+        &setup.large_plain,
+        &large_db.wasmig,
+        &setup.cache,
+        &["up"],
+    )?
+    .elapsed;
+    report.add(Line {
+        metric: "apply_10k_over_1k",
+        engine,
+        unit: "s",
+        outcome: Outcome::Measured {
+            wasmig: large.as_secs_f64(),
+            reference: Some(small.as_secs_f64()),
+        },
+        // Linear, with the goal's slack: 12 for 10x the migrations.
+        goal: Goal::AtMost(1.2 * sizes.apply_large as f64 / sizes.apply_small as f64),
+        reference_name: format!(
+            "wasmig, {} vs {} migrations",
+            sizes.apply_large, sizes.apply_small
+        ),
+    });
+    if engine == "sqlite" {
+        report.add(growth_vs_bare_sqlite(bench, small, large)?);
+    }
+    // The first run fills the checksum cache, as the first `status`
+    // after a deploy would; the median of the next five is reported.
+    let status = || {
+        wasmig(
+            bench,
+            &setup.large_plain,
+            &large_db.wasmig,
+            &setup.cache,
+            &["status"],
+        )
+    };
+    status()?;
+    let status = inputs::median((0..5).map(|_| status()).collect::<Result<Vec<_>>>()?);
+    report.add(Line {
+        metric: "status_10k_applied",
+        engine,
+        unit: "s",
+        outcome: Outcome::Measured {
+            wasmig: status.elapsed.as_secs_f64(),
+            reference: None,
+        },
+        goal: Goal::AtMost(0.1),
+        reference_name: format!("{} applied", sizes.apply_large),
+    });
+    Ok(())
+}
+
+/// How SQLite itself grows with the number of tables: the same DDL, each
+/// in its own transaction with one ledger INSERT, run straight through
+/// rusqlite, against wasmig's growth from `small` to `large`.
+fn growth_vs_bare_sqlite(bench: &Bench, small: Duration, large: Duration) -> Result<Line> {
+    let sizes = bench.sizes;
+    let bare =
+        |count: usize| bare_sqlite(&bench.work.path().join(format!("bare_{count}.db")), count);
+    let (bare_small, bare_large) = (bare(sizes.apply_small)?, bare(sizes.apply_large)?);
+    Ok(Line {
+        metric: "apply_10k_over_1k_vs_bare_sqlite",
+        engine: "sqlite",
+        unit: "x",
+        outcome: Outcome::Measured {
+            wasmig: large.as_secs_f64() / small.as_secs_f64(),
+            reference: Some(bare_large.as_secs_f64() / bare_small.as_secs_f64()),
+        },
+        // wasmig grows no faster than the engine under it.
+        goal: Goal::AtMost(1.2),
+        reference_name: format!(
+            "bare SQLite, {} vs {} (CREATE TABLE + ledger INSERT per transaction)",
+            sizes.apply_large, sizes.apply_small
+        ),
+    })
 }
 
 /// `count` trivial migrations applied straight through rusqlite: each one

@@ -58,73 +58,20 @@ fn split_statements(sql: &str) -> impl Iterator<Item = &str> {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            quote @ (b'\'' | b'"' | b'`') => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != quote {
-                    i += 1;
-                }
-            }
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 1;
-            }
+            quote @ (b'\'' | b'"' | b'`') => i = closing_quote(bytes, i, quote),
+            b'-' if bytes.get(i + 1) == Some(&b'-') => i = line_end(bytes, i),
+            b'/' if bytes.get(i + 1) == Some(&b'*') => i = block_comment_end(bytes, i),
             b'$' => {
-                // `$tag$ … $tag$` (PostgreSQL); `$1` placeholders have no closing `$`.
-                let tag_end = sql[i + 1..]
-                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                    .map(|n| i + 1 + n);
-                if let Some(tag_end) = tag_end.filter(|&e| bytes[e] == b'$') {
-                    let tag = &sql[i..=tag_end];
-                    if !tag[1..tag.len() - 1].starts_with(|c: char| c.is_ascii_digit()) {
-                        i = sql[tag_end + 1..]
-                            .find(tag)
-                            .map_or(bytes.len(), |n| tag_end + n + tag.len());
-                        continue;
-                    }
+                if let Some(after) = after_dollar_quoted(sql, i) {
+                    i = after;
+                    continue;
                 }
             }
             c if c.is_ascii_alphabetic() => {
                 let word_end = sql[i..]
                     .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                     .map_or(bytes.len(), |n| i + n);
-                let word = &sql[i..word_end];
-                // Routines with BEGIN … END bodies: triggers, procedures,
-                // functions and events.
-                let in_trigger = || {
-                    let mut words = leading_words(&sql[start..i]);
-                    words
-                        .next()
-                        .is_some_and(|w| w.eq_ignore_ascii_case("CREATE"))
-                        && words.any(|w| {
-                            ["TRIGGER", "PROCEDURE", "FUNCTION", "EVENT"]
-                                .iter()
-                                .any(|k| w.eq_ignore_ascii_case(k))
-                        })
-                };
-                if (word.eq_ignore_ascii_case("BEGIN") || word.eq_ignore_ascii_case("CASE"))
-                    && in_trigger()
-                {
-                    depth += 1;
-                } else if word.eq_ignore_ascii_case("END") && depth > 0 {
-                    // `END IF`, `END LOOP`, `END WHILE` and `END REPEAT` close
-                    // blocks whose openers are not counted; `END` and
-                    // `END CASE` close a BEGIN or a CASE.
-                    let next = leading_words(&sql[word_end..]).next().unwrap_or("");
-                    let uncounted = ["IF", "LOOP", "WHILE", "REPEAT"]
-                        .iter()
-                        .any(|k| next.eq_ignore_ascii_case(k));
-                    if !uncounted {
-                        depth -= 1;
-                    }
-                }
+                depth = block_depth(sql, start, i..word_end, depth);
                 i = word_end;
                 continue;
             }
@@ -140,6 +87,90 @@ fn split_statements(sql: &str) -> impl Iterator<Item = &str> {
         parts.push(&sql[start..]);
     }
     parts.into_iter()
+}
+
+/// The index of the quote that closes the one at `open` (or the end).
+fn closing_quote(bytes: &[u8], open: usize, quote: u8) -> usize {
+    let mut i = open + 1;
+    while i < bytes.len() && bytes[i] != quote {
+        i += 1;
+    }
+    i
+}
+
+/// The index of the newline that ends the `--` comment at `start` (or the
+/// end).
+fn line_end(bytes: &[u8], start: usize) -> usize {
+    let mut i = start;
+    while i < bytes.len() && bytes[i] != b'\n' {
+        i += 1;
+    }
+    i
+}
+
+/// The index of the `/` that closes the `/*` comment at `start` (or the
+/// end).
+fn block_comment_end(bytes: &[u8], start: usize) -> usize {
+    let mut i = start + 2;
+    while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+        i += 1;
+    }
+    i + 1
+}
+
+/// Where the `$tag$ … $tag$` body (PostgreSQL) starting at `start` ends;
+/// `None` when the `$` opens no such body (`$1` placeholders have no
+/// closing `$`).
+fn after_dollar_quoted(sql: &str, start: usize) -> Option<usize> {
+    let bytes = sql.as_bytes();
+    let tag_end = sql[start + 1..]
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map(|n| start + 1 + n)
+        .filter(|&e| bytes[e] == b'$')?;
+    let tag = &sql[start..=tag_end];
+    if tag[1..tag.len() - 1].starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    Some(
+        sql[tag_end + 1..]
+            .find(tag)
+            .map_or(bytes.len(), |n| tag_end + n + tag.len()),
+    )
+}
+
+/// The nesting of `BEGIN … END` bodies after the word at `word` of the
+/// statement starting at `start`, which was `depth` before it. Only the
+/// bodies of routines count: triggers, procedures, functions and events.
+fn block_depth(sql: &str, start: usize, word: std::ops::Range<usize>, depth: usize) -> usize {
+    let (word_start, word_end) = (word.start, word.end);
+    let word = &sql[word];
+    let in_routine = || {
+        let mut words = leading_words(&sql[start..word_start]);
+        words
+            .next()
+            .is_some_and(|w| w.eq_ignore_ascii_case("CREATE"))
+            && words.any(|w| {
+                ["TRIGGER", "PROCEDURE", "FUNCTION", "EVENT"]
+                    .iter()
+                    .any(|k| w.eq_ignore_ascii_case(k))
+            })
+    };
+    if (word.eq_ignore_ascii_case("BEGIN") || word.eq_ignore_ascii_case("CASE")) && in_routine() {
+        return depth + 1;
+    }
+    if word.eq_ignore_ascii_case("END") && depth > 0 {
+        // `END IF`, `END LOOP`, `END WHILE` and `END REPEAT` close blocks
+        // whose openers are not counted; `END` and `END CASE` close a BEGIN
+        // or a CASE.
+        let next = leading_words(&sql[word_end..]).next().unwrap_or("");
+        let uncounted = ["IF", "LOOP", "WHILE", "REPEAT"]
+            .iter()
+            .any(|k| next.eq_ignore_ascii_case(k));
+        if !uncounted {
+            return depth - 1;
+        }
+    }
+    depth
 }
 
 /// The statements of a script, in order, without the empty ones.

@@ -293,6 +293,22 @@ impl Visitor for Walker {
     }
 
     fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<()> {
+        if let Some(keyword) = transaction_control(statement) {
+            self.analysis.transaction_control = Some(keyword);
+        } else if let Some(change) = role_change(statement) {
+            self.kind(StatementKind::Other);
+            self.analysis.role_change = Some(change);
+        } else if !self.row_statement(statement) && !self.schema_statement(statement) {
+            self.kind(StatementKind::Other);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl Walker {
+    /// Records a statement that reads or changes rows, and its target;
+    /// false when `statement` is none.
+    fn row_statement(&mut self, statement: &Statement) -> bool {
         use StatementKind as K;
         match statement {
             Statement::Query(_) => self.kind(K::Select),
@@ -339,6 +355,17 @@ impl Visitor for Walker {
                     self.target(name);
                 }
             }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Records a statement that creates, alters, drops or empties tables
+    /// (and other schema objects), and the tables it names; false when
+    /// `statement` is none.
+    fn schema_statement(&mut self, statement: &Statement) -> bool {
+        use StatementKind as K;
+        match statement {
             Statement::CreateTable(_)
             | Statement::CreateView(_)
             | Statement::CreateIndex(_)
@@ -379,42 +406,40 @@ impl Visitor for Walker {
                 }
             }
             Statement::Truncate(_) => self.kind(K::Truncate),
-            Statement::StartTransaction { .. } => {
-                self.analysis.transaction_control = Some("BEGIN");
-            }
-            Statement::Commit { .. } => self.analysis.transaction_control = Some("COMMIT"),
-            Statement::Rollback { .. } => self.analysis.transaction_control = Some("ROLLBACK"),
-            Statement::Savepoint { .. } => self.analysis.transaction_control = Some("SAVEPOINT"),
-            Statement::ReleaseSavepoint { .. } => {
-                self.analysis.transaction_control = Some("RELEASE SAVEPOINT");
-            }
-            Statement::Set(Set::SetTransaction { .. }) => {
-                self.analysis.transaction_control = Some("SET TRANSACTION");
-            }
-            Statement::Set(Set::SetRole { .. }) => {
-                self.kind(K::Other);
-                self.analysis.role_change = Some("SET ROLE".into());
-            }
-            Statement::Set(Set::SetSessionAuthorization(_)) => {
-                self.kind(K::Other);
-                self.analysis.role_change = Some("SET SESSION AUTHORIZATION".into());
-            }
-            Statement::Reset(_) => {
-                self.kind(K::Other);
-                self.analysis.role_change = Some("RESET".into());
-            }
-            Statement::Set(Set::SingleAssignment { variable, .. })
-                if variable.to_string().eq_ignore_ascii_case("role")
-                    || variable
-                        .to_string()
-                        .eq_ignore_ascii_case("session_authorization") =>
-            {
-                self.kind(K::Other);
-                self.analysis.role_change = Some(format!("SET {variable}"));
-            }
-            _ => self.kind(K::Other),
+            _ => return false,
         }
-        ControlFlow::Continue(())
+        true
+    }
+}
+
+/// The transaction control `statement` is, by name.
+fn transaction_control(statement: &Statement) -> Option<&'static str> {
+    Some(match statement {
+        Statement::StartTransaction { .. } => "BEGIN",
+        Statement::Commit { .. } => "COMMIT",
+        Statement::Rollback { .. } => "ROLLBACK",
+        Statement::Savepoint { .. } => "SAVEPOINT",
+        Statement::ReleaseSavepoint { .. } => "RELEASE SAVEPOINT",
+        Statement::Set(Set::SetTransaction { .. }) => "SET TRANSACTION",
+        _ => return None,
+    })
+}
+
+/// The change of the session's role or authorization `statement` makes.
+fn role_change(statement: &Statement) -> Option<String> {
+    match statement {
+        Statement::Set(Set::SetRole { .. }) => Some("SET ROLE".into()),
+        Statement::Set(Set::SetSessionAuthorization(_)) => Some("SET SESSION AUTHORIZATION".into()),
+        Statement::Reset(_) => Some("RESET".into()),
+        Statement::Set(Set::SingleAssignment { variable, .. })
+            if variable.to_string().eq_ignore_ascii_case("role")
+                || variable
+                    .to_string()
+                    .eq_ignore_ascii_case("session_authorization") =>
+        {
+            Some(format!("SET {variable}"))
+        }
+        _ => None,
     }
 }
 

@@ -12,7 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::wasmig::migration::{db, env, types};
 use super::convert;
-use super::limits::{LimitExceeded, Limiter};
+use super::limiter::{LimitExceeded, Limiter};
 use crate::backend::{Backend, CursorId, DbError, RESULT_CAP_CODE, ResultCap, Value};
 use crate::policy::{self, Sandbox, Violation};
 use crate::report::{Event, LogLevel, Reporter};
@@ -263,7 +263,7 @@ fn wit_error(err: DbError) -> types::DbError {
 
 /// The result limits, as the trap names them: the per-call caps, and the
 /// totals where they are set.
-fn result_cap_message(limits: &super::limits::Limits) -> String {
+fn result_cap_message(limits: &crate::limits::Limits) -> String {
     let mut caps = vec![format!(
         "{} rows or {} MiB per call",
         limits.rows_per_call, limits.result_mb_per_call

@@ -4,7 +4,8 @@
 pub(crate) mod cache;
 mod convert;
 mod host;
-mod limits;
+mod limiter;
+mod outcome;
 mod sandbox;
 pub mod world;
 
@@ -14,17 +15,19 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceTable, Val};
-use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
+use wasmtime::{Config, Engine, Store, UpdateDeadline};
 
 use self::cache::Lookup;
 pub use self::cache::{CacheUnavailable, CompileCache, default_cache_dir};
 use self::host::GuestState;
 pub use self::host::{CursorHandle, GuestEnv, SandboxViolation, TransactionEnded};
-use self::limits::Limiter;
-pub use self::limits::{LimitExceeded, LimitOverrides, Limits};
+pub use self::limiter::LimitExceeded;
+use self::limiter::Limiter;
+use self::outcome::Ran;
 pub use self::sandbox::migration_instant;
 use crate::backend::Backend;
 use crate::error::Error;
+pub use crate::limits::{LimitOverrides, Limits};
 use crate::policy::{Sandbox, Violation};
 use crate::report::{Direction, Event, LogLevel, Reporter};
 use crate::source::Version;
@@ -236,46 +239,61 @@ impl ComponentRuntime {
     pub(crate) async fn run(
         &self,
         component: &LoadedComponent,
-        db: Box<dyn Backend>,
+        mut db: Box<dyn Backend>,
         spec: RunSpec,
     ) -> RunResult {
         let limits = spec.sandbox.limits.clone();
         let output_capacity =
             usize::try_from(limits.log_kb.saturating_mul(1024)).unwrap_or(usize::MAX);
         let (wasi, output) = sandbox::wasi_context(spec.version, &spec.checksum, output_capacity);
-        let started = Instant::now();
-        let deadline = started + limits.timeout;
-        let mut db = db;
+        let deadline = Instant::now() + limits.timeout;
         // The server stops any statement that would outlive the migration.
         let statement_timeout = limits.statement_timeout.unwrap_or(limits.timeout);
         let armed = db.set_statement_timeout(Some(statement_timeout)).await;
         db.set_deadline(Some(deadline));
-        let state = GuestState {
-            wasi,
-            table: ResourceTable::new(),
-            limiter: Limiter::new(&limits),
-            db,
-            env: spec.env,
-            version: spec.version,
-            reporter: spec.reporter.clone(),
-            transactional: spec.transactional,
-            wrote: false,
-            ddl_mark: spec.ddl_mark,
-            marked: false,
-            sandbox: spec.sandbox,
-            digest: Sha256::new(),
-            logged: 0,
-            read_rows: 0,
-            read_bytes: 0,
-            deadline,
-            env_read: false,
-            allowed: std::collections::HashSet::new(),
-            trace: spec.trace.then(crate::plan::Trace::default),
-            stop_before_ddl: spec.stop_before_ddl,
-            stopped_before_ddl: None,
-            log_sql: spec.log_sql,
-            rows_changed: 0,
+        let (direction, version, reporter) = (spec.direction, spec.version, spec.reporter.clone());
+        let mut store = self.store(guest_state(wasi, db, spec, &limits, deadline));
+        let result = match (armed, store.set_fuel(limits.fuel)) {
+            (Err(e), _) => Err(wasmtime::Error::msg(format!(
+                "cannot set the statement timeout: {e}"
+            ))),
+            (Ok(()), Ok(())) => call(component, &mut store, direction).await,
+            (Ok(()), Err(e)) => Err(e),
         };
+        let mut state = store.into_data();
+        state.db.set_deadline(None);
+        // Fails only inside a transaction the migration's error aborted,
+        // which the rollback that follows resets.
+        let _ = state.db.set_statement_timeout(None).await;
+
+        forward_output(&output, &*reporter, version);
+        // A full pipe reads as closed to the guest, which then typically
+        // panics: the limit is the real reason.
+        let output_full = output.stdout.contents().len() >= output_capacity
+            || output.stderr.contents().len() >= output_capacity;
+        let ran = Ran {
+            direction,
+            limits: &limits,
+            stderr: &output.stderr_text(),
+            output_full,
+            env_read: state.env_read,
+        };
+        let outcome = ran.outcome(result);
+        RunResult {
+            db: state.db,
+            outcome,
+            wrote: state.wrote,
+            marked: state.marked,
+            digest: hex::encode(state.digest.finalize()),
+            trace: state.trace,
+            stopped_before_ddl: state.stopped_before_ddl,
+            rows_changed: state.rows_changed,
+        }
+    }
+
+    /// A store for one run: `state`'s limiter enforces memory and tables,
+    /// and the epoch ticks check its deadline.
+    fn store(&self, state: GuestState) -> Store<GuestState> {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(1);
@@ -287,67 +305,54 @@ impl ComponentRuntime {
             }
             Ok(UpdateDeadline::Continue(1))
         });
-        let result = match (armed, store.set_fuel(limits.fuel)) {
-            (Err(e), _) => Err(wasmtime::Error::msg(format!(
-                "cannot set the statement timeout: {e}"
-            ))),
-            (Ok(()), Ok(())) => call(component, &mut store, spec.direction).await,
-            (Ok(()), Err(e)) => Err(e),
-        };
-        let mut state = store.into_data();
-        state.db.set_deadline(None);
-        // Fails only inside a transaction the migration's error aborted,
-        // which the rollback that follows resets.
-        let _ = state.db.set_statement_timeout(None).await;
+        store
+    }
+}
 
-        for line in output.stdout_text().lines() {
-            forward(&*spec.reporter, spec.version, LogLevel::Info, line);
-        }
-        let stderr = output.stderr_text();
-        for line in stderr.lines() {
-            forward(&*spec.reporter, spec.version, LogLevel::Warn, line);
-        }
-        let export = match spec.direction {
-            Direction::Up => "up",
-            Direction::Down => "down",
-        };
-        // (A panicking guest reads the environment too, for RUST_BACKTRACE:
-        // the note is for migrations that failed on their own terms.)
-        let returned_error = matches!(result, Ok(Err(_)));
-        // A full pipe reads as closed to the guest, which then typically
-        // panics: the limit is the real reason.
-        let output_full = output.stdout.contents().len() >= output_capacity
-            || output.stderr.contents().len() >= output_capacity;
-        let outcome = match result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) | Err(_) if output_full => Err(format!(
-                "stopped: the log limit of {} KiB was reached by its stdout or stderr (set \
-                 `log_kb` under [limits] in wasmig.toml, or in its policy, to raise it)",
-                limits.log_kb
-            )),
-            Ok(Err(message)) => Err(format!("`{export}` returned an error: {message}")),
-            Err(trap) => Err(describe_trap(&trap, &limits, &stderr)),
-        };
-        let outcome = outcome.map_err(|mut reason| {
-            if state.env_read && returned_error {
-                reason.push_str(
-                    "\n  note: it read the process environment, which the sandbox leaves \
-                     empty; a migration reads the config values the operator allows with \
-                     env.var ([env.NAME] vars in wasmig.toml)",
-                );
-            }
-            reason
-        });
-        RunResult {
-            db: state.db,
-            outcome,
-            wrote: state.wrote,
-            marked: state.marked,
-            digest: hex::encode(state.digest.finalize()),
-            trace: state.trace,
-            stopped_before_ddl: state.stopped_before_ddl,
-            rows_changed: state.rows_changed,
-        }
+/// What the guest of one run starts with.
+fn guest_state(
+    wasi: wasmtime_wasi::WasiCtx,
+    db: Box<dyn Backend>,
+    spec: RunSpec,
+    limits: &Limits,
+    deadline: Instant,
+) -> GuestState {
+    GuestState {
+        wasi,
+        table: ResourceTable::new(),
+        limiter: Limiter::new(limits),
+        db,
+        env: spec.env,
+        version: spec.version,
+        reporter: spec.reporter,
+        transactional: spec.transactional,
+        wrote: false,
+        ddl_mark: spec.ddl_mark,
+        marked: false,
+        sandbox: spec.sandbox,
+        digest: Sha256::new(),
+        logged: 0,
+        read_rows: 0,
+        read_bytes: 0,
+        deadline,
+        env_read: false,
+        allowed: std::collections::HashSet::new(),
+        trace: spec.trace.then(crate::plan::Trace::default),
+        stop_before_ddl: spec.stop_before_ddl,
+        stopped_before_ddl: None,
+        log_sql: spec.log_sql,
+        rows_changed: 0,
+    }
+}
+
+/// Reports what the guest wrote to stdout (as info) and stderr (as
+/// warnings), line by line.
+fn forward_output(output: &sandbox::CapturedOutput, reporter: &dyn Reporter, version: Version) {
+    for line in output.stdout_text().lines() {
+        forward(reporter, version, LogLevel::Info, line);
+    }
+    for line in output.stderr_text().lines() {
+        forward(reporter, version, LogLevel::Warn, line);
     }
 }
 
@@ -369,62 +374,6 @@ fn forward(reporter: &dyn Reporter, version: Version, level: LogLevel, line: &st
         level,
         message: line,
     });
-}
-
-/// Explains a trap: which limit or rule stopped the guest, or the guest's own
-/// panic message from its stderr.
-fn describe_trap(trap: &wasmtime::Error, limits: &Limits, stderr: &str) -> String {
-    if let Some(limit) = trap.downcast_ref::<LimitExceeded>() {
-        return format!("stopped: {limit}");
-    }
-    if let Some(violation) = trap.downcast_ref::<SandboxViolation>() {
-        return format!("refused: {violation}");
-    }
-    match trap.downcast_ref::<Trap>() {
-        Some(Trap::StackOverflow) => {
-            return "stopped: its call stack overflowed (unbounded recursion?); the stack \
-                    limit is fixed at 1 MiB"
-                .to_owned();
-        }
-        // Rust and C keep their stack in linear memory, below the data: an
-        // overflow runs off its start.
-        Some(Trap::MemoryOutOfBounds) => {
-            return "trapped: out-of-bounds memory access, typically its stack overflowing \
-                    (unbounded recursion) or a bug in the migration"
-                .to_owned();
-        }
-        _ => {}
-    }
-    if let Some(ended) = trap.downcast_ref::<TransactionEnded>() {
-        return ended.to_string();
-    }
-    if trap.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
-        return format!(
-            "stopped: it used its whole CPU budget of {} fuel units (an endless loop?); if it \
-             legitimately needs more, raise `fuel` under [limits] in wasmig.toml",
-            limits.fuel
-        );
-    }
-    let mut reason = format!("trapped: {}", root_message(trap));
-    let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
-    if !tail.is_empty() {
-        reason.push_str("\n  guest output:");
-        for line in tail.into_iter().rev() {
-            reason.push_str("\n    ");
-            reason.push_str(line);
-        }
-    }
-    reason
-}
-
-fn root_message(err: &wasmtime::Error) -> String {
-    if let Some(trap) = err.downcast_ref::<Trap>() {
-        return trap.to_string();
-    }
-    err.chain()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join(": ")
 }
 
 /// Replaces the WASI functions that would reach outside the sandbox with
