@@ -275,8 +275,11 @@ async fn lock_lease(url: &DatabaseUrl, timeout: Duration) -> Result<LeaseHolder,
     match db.execute(&create, &[]).await {
         Ok(_) => {}
         // PostgreSQL: a concurrent runner created it between the existence
-        // check and the creation.
-        Err(e) if e.kind == DbErrorKind::Constraint => {}
+        // check and the creation (a unique violation on the catalog, or the
+        // table's row type or the table found existing: 42710, 42P07).
+        Err(e)
+            if e.kind == DbErrorKind::Constraint
+                || matches!(e.code.as_deref(), Some("42710" | "42P07")) => {}
         Err(e) => return Err(Error::db(context)(e)),
     }
     let lease_ms = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
