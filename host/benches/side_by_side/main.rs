@@ -5,8 +5,12 @@
 //! metric:
 //!
 //! ```text
-//! metric=<name> engine=<e> wasmig=<value> reference=<value> ratio=<x> goal=<y> ok=<true|false>
+//! metric=<name> engine=<e> wasmig=<value> reference=<value> ratio=<x> goal=<y|-> ok=<true|false|-> unit=<u> rounds=<n> against=<reference>
 //! ```
+//!
+//! `rounds` is how many runs a side each median is of; a line with
+//! `goal=-` is informational (a second reference, or a condition shown
+//! beside the goal's line).
 //!
 //! `WASMIG_BENCH_QUICK=1` shrinks every size so the run takes a minute or
 //! two; a full run also writes `BENCHMARKS.md` at the repository root.
@@ -18,6 +22,7 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 mod data;
+mod growth;
 mod inputs;
 mod report;
 mod tools;

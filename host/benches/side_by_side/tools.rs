@@ -1,6 +1,6 @@
-//! Applying many small migrations: wasmig against sqlx-cli and dbmate, how
-//! the cost grows, `status` on a long history, and what a component
-//! migration costs over the SQL migration it replaces.
+//! Applying many small migrations: wasmig against sqlx-cli and dbmate on
+//! each engine (how the cost grows and `status` are in `growth`), and what a
+//! component migration costs over the SQL migration it replaces.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::Bench;
+use crate::growth;
 use crate::inputs::{self, Timed};
 use crate::report::{Goal, Line, Outcome, Report};
 
@@ -28,54 +29,135 @@ fn installed(program: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// A fresh database of `engine` and its URL, as wasmig, sqlx-cli and
+/// A fresh database of an engine and its URL, as wasmig, sqlx-cli and
 /// dbmate write it.
-struct Fresh {
-    wasmig: String,
+pub struct Fresh {
+    pub wasmig: String,
     sqlx: String,
     dbmate: String,
 }
 
-/// `engine` is `sqlite`, `sqlite-wal` (a database file already in WAL
-/// mode, as an application that chose it leaves it), `sqlite-sync-full`
-/// (dbmate told to sync as SQLite does by default), `sqlite-sync-normal`
-/// (wasmig told to sync as dbmate does by default) or `postgres`.
+/// An engine the tools apply migrations on, and what each tool is told.
 ///
 /// dbmate's SQLite driver (mattn/go-sqlite3) sets `synchronous=NORMAL` on
-/// every connection: in the default rollback-journal mode that is three
-/// syncs per commit where SQLite's default, `FULL`, which wasmig keeps,
-/// makes four.
-fn fresh(bench: &Bench, engine: &str, tag: &str) -> Result<Fresh> {
-    if engine.starts_with("sqlite") {
-        let path = bench.work.path().join(format!("{tag}.db"));
-        for suffix in ["", "-journal", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-        if engine == "sqlite-wal" {
-            let conn = rusqlite::Connection::open(&path)?;
-            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-            anyhow::ensure!(mode == "wal", "{} did not take WAL mode", path.display());
-        }
-        let (wasmig_options, dbmate_options) = match engine {
-            "sqlite-sync-full" => ("", "?_sync=FULL"),
-            "sqlite-sync-normal" => ("?synchronous=normal", ""),
-            _ => ("", ""),
-        };
+/// every connection, where wasmig keeps SQLite's default, `FULL`: on the
+/// rollback journal that is three syncs per commit against four, in WAL
+/// mode none against one. The `sync` variants make both sides alike, in
+/// each journal mode: dbmate told to sync as wasmig does (`_sync=FULL`), or
+/// wasmig told to sync as dbmate does (`?synchronous=normal`).
+pub struct Engine {
+    pub name: &'static str,
+    /// PostgreSQL; otherwise a SQLite file.
+    pub postgres: bool,
+    /// The SQLite file is in WAL mode before any tool opens it, as an
+    /// application that chose WAL leaves it.
+    wal: bool,
+    /// Appended to wasmig's SQLite URL.
+    wasmig_options: &'static str,
+    /// Appended to dbmate's SQLite URL.
+    dbmate_options: &'static str,
+    /// What the line says of dbmate's settings against wasmig's.
+    dbmate_note: &'static str,
+    /// sqlx-cli keeps SQLite's defaults and takes no options: it takes part
+    /// only where neither side is told otherwise.
+    sqlx_cli: bool,
+    /// The growth comparison and `status` run on it too; the variants add
+    /// only the tool comparison.
+    growth: bool,
+}
+
+const DEFAULTS_NOTE: &str = ", synchronous=NORMAL by its driver where wasmig keeps FULL";
+
+/// SQLite with its default rollback journal, each tool as it comes.
+pub const SQLITE: Engine = Engine {
+    name: "sqlite",
+    postgres: false,
+    wal: false,
+    wasmig_options: "",
+    dbmate_options: "",
+    dbmate_note: DEFAULTS_NOTE,
+    sqlx_cli: true,
+    growth: true,
+};
+
+/// Every engine `apply_1k_vs_fastest_tool` is measured on, in order.
+static ENGINES: [Engine; 7] = [
+    SQLITE,
+    Engine {
+        name: "sqlite-wal",
+        wal: true,
+        growth: false,
+        ..SQLITE
+    },
+    Engine {
+        name: "sqlite-sync-full",
+        dbmate_options: "?_sync=FULL",
+        dbmate_note: " with _sync=FULL, as wasmig syncs",
+        sqlx_cli: false,
+        growth: false,
+        ..SQLITE
+    },
+    Engine {
+        name: "sqlite-sync-normal",
+        wasmig_options: "?synchronous=normal",
+        dbmate_note: ", as wasmig with ?synchronous=normal",
+        sqlx_cli: false,
+        growth: false,
+        ..SQLITE
+    },
+    Engine {
+        name: "sqlite-wal-sync-full",
+        wal: true,
+        dbmate_options: "?_sync=FULL",
+        dbmate_note: " with _sync=FULL, as wasmig syncs (WAL mode)",
+        sqlx_cli: false,
+        growth: false,
+        ..SQLITE
+    },
+    Engine {
+        name: "sqlite-wal-sync-normal",
+        wal: true,
+        wasmig_options: "?synchronous=normal",
+        dbmate_note: ", as wasmig with ?synchronous=normal (WAL mode)",
+        sqlx_cli: false,
+        growth: false,
+        ..SQLITE
+    },
+    Engine {
+        name: "postgres",
+        postgres: true,
+        dbmate_note: "",
+        ..SQLITE
+    },
+];
+
+/// A fresh database of `engine`, named after `tag`.
+pub fn fresh(bench: &Bench, engine: &Engine, tag: &str) -> Result<Fresh> {
+    if engine.postgres {
+        let pg = bench
+            .postgres
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let url = bench.runtime.block_on(pg.database(tag))?;
         return Ok(Fresh {
-            wasmig: format!("sqlite:{}{wasmig_options}", path.display()),
-            sqlx: format!("sqlite:{}?mode=rwc", path.display()),
-            dbmate: format!("sqlite:{}{dbmate_options}", path.display()),
+            wasmig: url.clone(),
+            sqlx: url.clone(),
+            dbmate: url,
         });
     }
-    let pg = bench
-        .postgres
-        .as_ref()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let url = bench.runtime.block_on(pg.database(tag))?;
+    let path = bench.work.path().join(format!("{tag}.db"));
+    for suffix in ["", "-journal", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    if engine.wal {
+        let conn = rusqlite::Connection::open(&path)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        anyhow::ensure!(mode == "wal", "{} did not take WAL mode", path.display());
+    }
     Ok(Fresh {
-        wasmig: url.clone(),
-        sqlx: url.clone(),
-        dbmate: url,
+        wasmig: format!("sqlite:{}{}", path.display(), engine.wasmig_options),
+        sqlx: format!("sqlite:{}?mode=rwc", path.display()),
+        dbmate: format!("sqlite:{}{}", path.display(), engine.dbmate_options),
     })
 }
 
@@ -84,7 +166,14 @@ pub fn wasmig_up(bench: &Bench, dir: &Path, url: &str, cache: &Path) -> Result<T
     wasmig(bench, dir, url, cache, &["up"])
 }
 
-fn wasmig(bench: &Bench, dir: &Path, url: &str, cache: &Path, command: &[&str]) -> Result<Timed> {
+/// `wasmig <command>` on `dir` and `url`, with its caches in `cache`.
+pub fn wasmig(
+    bench: &Bench,
+    dir: &Path,
+    url: &str,
+    cache: &Path,
+    command: &[&str],
+) -> Result<Timed> {
     inputs::timed(
         Command::new(&bench.wasmig)
             .arg("--dir")
@@ -100,11 +189,11 @@ fn wasmig(bench: &Bench, dir: &Path, url: &str, cache: &Path, command: &[&str]) 
 
 /// What every engine's runs share: the migrations, the compile cache and
 /// the reference tools found.
-struct Setup {
-    small_plain: PathBuf,
+pub struct Setup {
+    pub small_plain: PathBuf,
     small_dbmate: PathBuf,
-    large_plain: PathBuf,
-    cache: PathBuf,
+    pub large_plain: PathBuf,
+    pub cache: PathBuf,
     dbmate: Option<String>,
     sqlx: Option<String>,
 }
@@ -127,13 +216,11 @@ impl Setup {
 
     /// The tools that apply the small set on `engine`, wasmig first, and
     /// why any reference tool is missing.
-    fn contenders(&self, engine: &str) -> (Vec<&'static str>, Vec<&'static str>) {
+    fn contenders(&self, engine: &Engine) -> (Vec<&'static str>, Vec<&'static str>) {
         let mut names = vec!["wasmig"];
         let mut missing = Vec::new();
         match &self.sqlx {
-            // sqlx-cli keeps SQLite's defaults: it takes part where both
-            // sides do too.
-            Some(_) if !engine.starts_with("sqlite-sync") => names.push("sqlx-cli"),
+            Some(_) if engine.sqlx_cli => names.push("sqlx-cli"),
             Some(_) => {}
             None => missing.push("sqlx-cli is not installed (cargo install sqlx-cli)"),
         }
@@ -164,53 +251,46 @@ impl Setup {
 
 pub fn run(bench: &Bench, report: &mut Report) -> Result<()> {
     let setup = Setup::new(bench)?;
-    for engine in [
-        "sqlite",
-        "sqlite-wal",
-        "sqlite-sync-full",
-        "sqlite-sync-normal",
-        "postgres",
-    ] {
-        if engine == "postgres"
+    for engine in &ENGINES {
+        if engine.postgres
             && let Err(why) = &bench.postgres
         {
-            for (metric, goal) in [
-                ("apply_1k_vs_fastest_tool", Goal::AtMost(1.0)),
-                ("apply_10k_over_1k", Goal::AtMost(12.0)),
-                ("status_10k_applied", Goal::AtMost(0.1)),
-            ] {
-                report.add(skipped(metric, "postgres", goal, why));
-            }
+            skipped_on_postgres(report, why);
             continue;
         }
-        let small = apply_small(bench, &setup, engine, report)?;
-        // Lines beyond the goals: the same comparison with each side's
-        // durability settings made equal, and on a database in WAL mode.
-        if engine.starts_with("sqlite-") {
-            // The variants only add this one line. (In WAL mode a commit
-            // syncs once instead of three or four times, so what each tool
-            // does per migration shows through the disk.)
-            continue;
+        apply_small(bench, &setup, engine, report)?;
+        if engine.growth {
+            growth::run(bench, &setup, engine, report)?;
         }
-        apply_large_and_status(bench, &setup, engine, small, report)?;
     }
     components(bench, report)
 }
 
+/// The lines measured on PostgreSQL, skipped when it cannot be reached.
+fn skipped_on_postgres(report: &mut Report, why: &str) {
+    for (metric, goal) in [
+        ("apply_1k_vs_fastest_tool", Goal::AtMost(1.0)),
+        ("apply_10k_over_1k", Goal::AtMost(12.0)),
+        ("status_10k_applied_warm", Goal::AtMost(0.1)),
+        ("status_10k_applied_cold", Goal::Informational),
+    ] {
+        report.add(skipped(metric, "postgres", goal, why));
+    }
+}
+
 /// wasmig and each reference tool apply the small set to a fresh database
 /// of `engine`, in turn, round after round; reports wasmig against the
-/// fastest tool and returns wasmig's median.
-fn apply_small(
-    bench: &Bench,
-    setup: &Setup,
-    engine: &'static str,
-    report: &mut Report,
-) -> Result<Duration> {
+/// fastest tool.
+fn apply_small(bench: &Bench, setup: &Setup, engine: &Engine, report: &mut Report) -> Result<()> {
     let (names, missing) = setup.contenders(engine);
     let mut runs: Vec<Vec<Timed>> = names.iter().map(|_| Vec::new()).collect();
     for round in 0..inputs::ROUNDS {
         for (name, runs) in names.iter().zip(runs.iter_mut()) {
-            let db = fresh(bench, engine, &format!("{engine}_{name}_small_{round}"))?;
+            let db = fresh(
+                bench,
+                engine,
+                &format!("{}_{name}_small_{round}", engine.name),
+            )?;
             runs.push(if *name == "wasmig" {
                 wasmig(bench, &setup.small_plain, &db.wasmig, &setup.cache, &["up"])?
             } else {
@@ -220,151 +300,40 @@ fn apply_small(
     }
     let mut medians = runs.into_iter().map(inputs::median);
     let small = medians.next().map(|t| t.elapsed).unwrap_or_default();
-    let references: Vec<(String, Duration)> = names[1..]
+    let fastest = names[1..]
         .iter()
         .zip(medians)
-        .map(|(name, t)| ((*name).to_owned(), t.elapsed))
-        .collect();
-    let goal = Goal::AtMost(if engine == "postgres" { 1.0 } else { 0.8 });
-    let fastest = references.iter().min_by_key(|(_, t)| *t);
+        .min_by_key(|(_, t)| t.elapsed);
+    let goal = Goal::AtMost(if engine.postgres { 1.0 } else { 0.8 });
     report.add(match fastest {
         Some((name, reference)) => Line {
             metric: "apply_1k_vs_fastest_tool",
-            engine,
+            engine: engine.name,
             unit: "s",
             outcome: Outcome::Measured {
                 wasmig: small.as_secs_f64(),
-                reference: Some(reference.as_secs_f64()),
+                reference: Some(reference.elapsed.as_secs_f64()),
             },
             goal,
             reference_name: format!(
                 "{name}{} ({} migrations)",
-                match engine {
-                    "sqlite-sync-full" => " with _sync=FULL, as wasmig syncs",
-                    "sqlite-sync-normal" => ", as wasmig with ?synchronous=normal",
-                    _ => "",
+                if *name == "dbmate" {
+                    engine.dbmate_note
+                } else {
+                    ""
                 },
                 bench.sizes.apply_small
             ),
+            rounds: inputs::ROUNDS,
         },
         None => skipped(
             "apply_1k_vs_fastest_tool",
-            engine,
+            engine.name,
             goal,
             &missing.join("; "),
         ),
     });
-    Ok(small)
-}
-
-/// wasmig applies the large set (growth against the small set's `small`;
-/// on SQLite, against bare SQLite's growth too), then `status` on it.
-fn apply_large_and_status(
-    bench: &Bench,
-    setup: &Setup,
-    engine: &'static str,
-    small: Duration,
-    report: &mut Report,
-) -> Result<()> {
-    let sizes = bench.sizes;
-    let large_db = fresh(bench, engine, &format!("{engine}_wasmig_large"))?;
-    let large = wasmig(
-        bench,
-        &setup.large_plain,
-        &large_db.wasmig,
-        &setup.cache,
-        &["up"],
-    )?
-    .elapsed;
-    report.add(Line {
-        metric: "apply_10k_over_1k",
-        engine,
-        unit: "s",
-        outcome: Outcome::Measured {
-            wasmig: large.as_secs_f64(),
-            reference: Some(small.as_secs_f64()),
-        },
-        // Linear, with the goal's slack: 12 for 10x the migrations.
-        goal: Goal::AtMost(1.2 * sizes.apply_large as f64 / sizes.apply_small as f64),
-        reference_name: format!(
-            "wasmig, {} vs {} migrations",
-            sizes.apply_large, sizes.apply_small
-        ),
-    });
-    if engine == "sqlite" {
-        report.add(growth_vs_bare_sqlite(bench, small, large)?);
-    }
-    // The first run fills the checksum cache, as the first `status`
-    // after a deploy would; the median of the next five is reported.
-    let status = || {
-        wasmig(
-            bench,
-            &setup.large_plain,
-            &large_db.wasmig,
-            &setup.cache,
-            &["status"],
-        )
-    };
-    status()?;
-    let status = inputs::median((0..5).map(|_| status()).collect::<Result<Vec<_>>>()?);
-    report.add(Line {
-        metric: "status_10k_applied",
-        engine,
-        unit: "s",
-        outcome: Outcome::Measured {
-            wasmig: status.elapsed.as_secs_f64(),
-            reference: None,
-        },
-        goal: Goal::AtMost(0.1),
-        reference_name: format!("{} applied", sizes.apply_large),
-    });
     Ok(())
-}
-
-/// How SQLite itself grows with the number of tables: the same DDL, each
-/// in its own transaction with one ledger INSERT, run straight through
-/// rusqlite, against wasmig's growth from `small` to `large`.
-fn growth_vs_bare_sqlite(bench: &Bench, small: Duration, large: Duration) -> Result<Line> {
-    let sizes = bench.sizes;
-    let bare =
-        |count: usize| bare_sqlite(&bench.work.path().join(format!("bare_{count}.db")), count);
-    let (bare_small, bare_large) = (bare(sizes.apply_small)?, bare(sizes.apply_large)?);
-    Ok(Line {
-        metric: "apply_10k_over_1k_vs_bare_sqlite",
-        engine: "sqlite",
-        unit: "x",
-        outcome: Outcome::Measured {
-            wasmig: large.as_secs_f64() / small.as_secs_f64(),
-            reference: Some(bare_large.as_secs_f64() / bare_small.as_secs_f64()),
-        },
-        // wasmig grows no faster than the engine under it.
-        goal: Goal::AtMost(1.2),
-        reference_name: format!(
-            "bare SQLite, {} vs {} (CREATE TABLE + ledger INSERT per transaction)",
-            sizes.apply_large, sizes.apply_small
-        ),
-    })
-}
-
-/// `count` trivial migrations applied straight through rusqlite: each one
-/// `CREATE TABLE` and one ledger row, committed on its own (as dbmate does).
-fn bare_sqlite(path: &Path, count: usize) -> Result<Duration> {
-    let _ = std::fs::remove_file(path);
-    let started = std::time::Instant::now();
-    let mut conn = rusqlite::Connection::open(path)?;
-    conn.execute_batch("CREATE TABLE ledger (version INTEGER PRIMARY KEY, applied_at TEXT)")?;
-    for i in 1..=count {
-        let tx = conn.transaction()?;
-        tx.execute_batch(&format!(
-            "CREATE TABLE t{i} (id INTEGER PRIMARY KEY, name TEXT);"
-        ))?;
-        tx.execute(
-            "INSERT INTO ledger (version, applied_at) VALUES (?1, datetime('now'))",
-            [i64::try_from(i)?],
-        )?;
-        tx.commit()?;
-    }
-    Ok(started.elapsed())
 }
 
 fn skipped(metric: &'static str, engine: &'static str, goal: Goal, why: &str) -> Line {
@@ -375,6 +344,7 @@ fn skipped(metric: &'static str, engine: &'static str, goal: Goal, why: &str) ->
         outcome: Outcome::Skipped(why.to_owned()),
         goal,
         reference_name: String::new(),
+        rounds: inputs::ROUNDS,
     }
 }
 
@@ -408,19 +378,28 @@ fn tick_migrations(bench: &Bench, count: usize) -> Result<(PathBuf, PathBuf)> {
 fn components(bench: &Bench, report: &mut Report) -> Result<()> {
     let count = bench.sizes.components;
     let (components, sql) = tick_migrations(bench, count)?;
-    let cache = bench.work.path().join("tick_cache");
-    let db = |tag: &str| -> Result<String> { Ok(fresh(bench, "sqlite", tag)?.wasmig) };
+    let caches = bench.work.path().join("tick_cache");
+    let warm_cache = caches.join("warm");
+    let db = |tag: &str| -> Result<String> { Ok(fresh(bench, &SQLITE, tag)?.wasmig) };
 
-    // Cold: an empty cache, so every component is compiled.
-    let cold = wasmig(bench, &components, &db("ticks_cold")?, &cache, &["up"])?.elapsed;
-    let [warm, plain] = inputs::interleaved(
+    // Fills the warm cache: the warm runs compile nothing.
+    wasmig(bench, &components, &db("ticks_warm")?, &warm_cache, &["up"])?;
+    let mut cold_runs = 0;
+    let [cold, warm, plain] = inputs::interleaved(
         inputs::ROUNDS,
         [
-            &mut || wasmig(bench, &components, &db("ticks_warm")?, &cache, &["up"]),
-            &mut || wasmig(bench, &sql, &db("ticks_sql")?, &cache, &["up"]),
+            // Cold: a cache directory of its own, empty, so every
+            // component is compiled.
+            &mut || {
+                cold_runs += 1;
+                let cache = caches.join(format!("cold_{cold_runs}"));
+                wasmig(bench, &components, &db("ticks_cold")?, &cache, &["up"])
+            },
+            &mut || wasmig(bench, &components, &db("ticks_warm")?, &warm_cache, &["up"]),
+            &mut || wasmig(bench, &sql, &db("ticks_sql")?, &warm_cache, &["up"]),
         ],
     )?;
-    let (warm, plain) = (warm.elapsed, plain.elapsed);
+    let (cold, warm, plain) = (cold.elapsed, warm.elapsed, plain.elapsed);
     let per = |d: Duration| d.as_secs_f64() * 1000.0 / count as f64;
     report.add(Line {
         metric: "component_overhead_warm_cache",
@@ -432,6 +411,7 @@ fn components(bench: &Bench, report: &mut Report) -> Result<()> {
         },
         goal: Goal::AtMost(2.0),
         reference_name: format!("{count} components vs {count} SQL migrations"),
+        rounds: inputs::ROUNDS,
     });
     report.add(Line {
         metric: "component_cold_cache",
@@ -443,6 +423,7 @@ fn components(bench: &Bench, report: &mut Report) -> Result<()> {
         },
         goal: Goal::AtMost(100.0),
         reference_name: format!("{count} components, compile included"),
+        rounds: inputs::ROUNDS,
     });
     Ok(())
 }
