@@ -142,3 +142,30 @@ fn sqlite_database_create_and_drop_work_on_the_file() {
         .says(&["dropped"]);
     assert!(!file.exists());
 }
+
+/// A server that refuses the login: the message says so, not "is the server
+/// running".
+#[test]
+fn a_refused_login_is_named_as_such() {
+    let p = Project::new();
+    p.sql("0001_items", "CREATE TABLE items (id INT)", None);
+    // The server's host and port, without the suite's own login.
+    let server = |base: String| {
+        let rest = base.split_once("://").map_or(base.as_str(), |(_, r)| r);
+        rest.rsplit_once('@').map_or(rest, |(_, h)| h).to_owned()
+    };
+    for url in [
+        format!(
+            "postgres://wasmig_no_such_role@{}/postgres",
+            server(support::database::postgres_server())
+        ),
+        format!(
+            "mysql://wasmig_no_such_user:pw@{}/test",
+            server(support::database::mysql_server())
+        ),
+    ] {
+        p.wasmig_bare(&[("DATABASE_URL", url.as_str())], &["status"])
+            .fails()
+            .says(&["cannot reach the database", "the server refused the login"]);
+    }
+}

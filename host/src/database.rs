@@ -53,12 +53,7 @@ pub async fn create(url: &DatabaseUrl) -> Result<Created, Error> {
         DatabaseUrl::Postgres(raw) => {
             let (mut conn, name) = postgres_maintenance(url, raw).await?;
             let context = format!("creating database {name}");
-            let exists = sqlx::query("SELECT 1 FROM pg_database WHERE datname = $1")
-                .bind(&name)
-                .fetch_optional(&mut conn)
-                .await
-                .map_err(|e| Error::db(context.clone())(postgres_error(e)))?;
-            if exists.is_some() {
+            if postgres_exists(&mut conn, &name, &context).await? {
                 return Ok(Created::Existed);
             }
             let sql = format!("CREATE DATABASE {}", quote(&name, '"'));
@@ -108,16 +103,12 @@ pub async fn drop(url: &DatabaseUrl) -> Result<Dropped, Error> {
         DatabaseUrl::Postgres(raw) => {
             let (mut conn, name) = postgres_maintenance(url, raw).await?;
             let context = format!("dropping database {name}");
-            let exists = sqlx::query("SELECT 1 FROM pg_database WHERE datname = $1")
-                .bind(&name)
-                .fetch_optional(&mut conn)
-                .await
-                .map_err(|e| Error::db(context.clone())(postgres_error(e)))?;
+            let existed = postgres_exists(&mut conn, &name, &context).await?;
             let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote(&name, '"'));
             conn.execute(AssertSqlSafe(sql))
                 .await
                 .map_err(|e| Error::db(context)(postgres_error(e)))?;
-            Ok(if exists.is_some() {
+            Ok(if existed {
                 Dropped::Dropped
             } else {
                 Dropped::Absent
@@ -161,9 +152,9 @@ pub(crate) fn unreachable(url: &DatabaseUrl, error: DbError) -> Error {
             "the server is up but has no such database: create it with `wasmig database \
              create`, or apply with `wasmig up --create-database`"
         }
-        // PostgreSQL 28P01/28000, MySQL 1045: the login was refused.
+        // PostgreSQL 28P01/28000, MySQL 1044/1045/1698: the login was refused.
         (DatabaseUrl::Postgres(_), Some("28P01" | "28000"))
-        | (DatabaseUrl::Mysql(_), Some("1045" | "1044")) => {
+        | (DatabaseUrl::Mysql(_), Some("1044" | "1045" | "1698")) => {
             "the server refused the login: check the user and password in the URL"
         }
         (DatabaseUrl::Sqlite { .. }, _) => {
@@ -188,7 +179,7 @@ pub(crate) fn connecting(url: &DatabaseUrl, context: &str) -> impl FnOnce(DbErro
     move |error| {
         let login_or_missing = matches!(
             error.code.as_deref(),
-            Some("3D000" | "28P01" | "28000" | "1049" | "1045" | "1044")
+            Some("3D000" | "28P01" | "28000" | "1049" | "1044" | "1045" | "1698")
         );
         if error.kind == DbErrorKind::Connection || login_or_missing {
             unreachable(url, error)
@@ -231,6 +222,19 @@ async fn mysql_maintenance(
         .await
         .map_err(|e| unreachable(url, mysql_error(e).while_connecting()))?;
     Ok((conn, name))
+}
+
+async fn postgres_exists(
+    conn: &mut PgConnection,
+    name: &str,
+    context: &str,
+) -> Result<bool, Error> {
+    let found = sqlx::query("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(name)
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| Error::db(context)(postgres_error(e)))?;
+    Ok(found.is_some())
 }
 
 async fn mysql_exists(

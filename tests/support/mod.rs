@@ -3,7 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-mod database;
+pub mod database;
 
 pub use database::{Database, Engine};
 

@@ -169,14 +169,22 @@ pub(super) fn steps_to_keep(
                 path: path.clone(),
                 message,
             })?;
-            vec![(
-                ledger::Step::Down,
-                ledger::StoredStep {
-                    path: source.path().display().to_string(),
-                    no_transaction: shape.no_transaction,
-                    bytes: bytes.clone(),
-                },
-            )]
+            component_steps(source, shape.no_transaction, bytes.clone())
         }
     })
+}
+
+/// What the ledger keeps of a component migration: the component itself,
+/// which is also its down step.
+pub(super) fn component_steps(
+    source: &MigrationSource,
+    no_transaction: bool,
+    bytes: Vec<u8>,
+) -> Vec<(ledger::Step, ledger::StoredStep)> {
+    let step = ledger::StoredStep {
+        path: source.path().display().to_string(),
+        no_transaction,
+        bytes,
+    };
+    vec![(ledger::Step::Down, step)]
 }

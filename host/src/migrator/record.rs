@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::Migrator;
-use super::payload::sql_steps;
+use super::payload::{component_steps, sql_steps};
 use super::prepare::{Prepared, PreparedBody};
 use crate::backend::{Backend, DbError};
 use crate::ledger::{self, EntryState, InterruptedMark, LedgerEntry};
@@ -77,14 +77,7 @@ impl Migrator {
                         no_transaction,
                     } => sql_steps(source, up, down.as_deref(), *no_transaction),
                     PreparedBody::Component { loaded, bytes } => {
-                        vec![(
-                            ledger::Step::Down,
-                            ledger::StoredStep {
-                                path: source.path().display().to_string(),
-                                no_transaction: !loaded.transactional(),
-                                bytes: bytes.clone(),
-                            },
-                        )]
+                        component_steps(source, !loaded.transactional(), bytes.clone())
                     }
                 };
                 let steps: Vec<_> = steps.iter().map(|(step, s)| (*step, s)).collect();
