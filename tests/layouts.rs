@@ -81,6 +81,8 @@ fn applies_like_its_own_tool(name: &str, engine: Engine) {
     fs::remove_dir_all(&by_wasmig.migrations).unwrap();
     copy_dir(&folder, &by_wasmig.migrations);
     by_wasmig.wasmig(&["up"]).ok();
+    // Its schema, dumped as SQL, rebuilds an equal schema.
+    support::assert_dump_round_trips(&by_wasmig);
 
     // The same up scripts through the engine's own client.
     let by_hand = Project::on(engine);

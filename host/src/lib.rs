@@ -22,7 +22,8 @@
 //! - [`policy`]: what a guest's statements may do;
 //! - [`config`]: the `wasmig.toml` file;
 //! - [`database`]: creating and dropping the database itself;
-//! - [`report`]: progress and log events.
+//! - [`report`]: progress and log events;
+//! - [`schema`]: the schema model, introspection and DDL rendering.
 
 mod artifact;
 pub mod backend;
@@ -40,6 +41,7 @@ pub mod planner;
 pub mod policy;
 pub mod report;
 pub mod runtime;
+pub mod schema;
 pub mod source;
 pub mod sql_file;
 mod version;

@@ -115,6 +115,34 @@ enum Command {
     /// Create or drop the database itself (on its PostgreSQL or MySQL/MariaDB server; for
     /// SQLite, its file)
     Database(DatabaseArgs),
+    /// Read the database's schema: tables, columns, keys, indexes and constraints
+    Schema(SchemaArgs),
+}
+
+#[derive(Args, Debug)]
+struct SchemaArgs {
+    #[command(subcommand)]
+    action: SchemaAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum SchemaAction {
+    /// Print the live database's schema (without wasmig's own tables)
+    Dump(DumpArgs),
+}
+
+#[derive(Args, Debug)]
+struct DumpArgs {
+    /// `sql`: DDL for the database's engine; `json` or `toml`: the schema model
+    #[arg(long, value_enum, default_value_t = DumpFormat::Sql)]
+    format: DumpFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum DumpFormat {
+    Sql,
+    Json,
+    Toml,
 }
 
 #[derive(Args, Debug)]

@@ -309,3 +309,27 @@ fn sqlite_column(path: &Path, sql: &str) -> Vec<String> {
         .map(Result::unwrap)
         .collect()
 }
+
+/// `wasmig schema dump --format json` of a project's database.
+pub fn schema_json(project: &Project) -> String {
+    project
+        .wasmig(&["schema", "dump", "--format", "json"])
+        .ok()
+        .stdout
+}
+
+/// Dumps a project's schema as SQL, applies that with the engine's own
+/// client to an empty database of the same engine, and asserts both dump
+/// to the same model; returns the model as JSON.
+#[track_caller]
+pub fn assert_dump_round_trips(project: &Project) -> String {
+    let first = schema_json(project);
+    let sql = project
+        .wasmig(&["schema", "dump", "--format", "sql"])
+        .ok()
+        .stdout;
+    let copy = Project::on(project.db.engine);
+    copy.db.apply_natively(&sql);
+    assert_eq!(schema_json(&copy), first, "the dumped DDL:\n{sql}");
+    first
+}

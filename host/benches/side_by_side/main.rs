@@ -24,6 +24,7 @@
 mod data;
 mod growth;
 mod inputs;
+mod introspect;
 mod report;
 mod tools;
 
@@ -103,6 +104,7 @@ fn main() -> Result<()> {
     let mut report = Report::default();
     data::run(&bench, &mut report)?;
     tools::run(&bench, &mut report)?;
+    introspect::run(&bench, &mut report)?;
     if let Ok(pg) = &bench.postgres {
         bench.runtime.block_on(pg.drop_all());
     }

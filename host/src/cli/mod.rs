@@ -5,6 +5,7 @@ mod database;
 mod logging;
 mod render;
 mod scaffold;
+mod schema;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -182,6 +183,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Validate => validate(&ctx).await,
         Command::Database(args) => database::run(&ctx, &args.action).await,
+        Command::Schema(args) => schema::run(&ctx, &args.action).await,
     }
 }
 

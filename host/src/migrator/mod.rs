@@ -27,6 +27,7 @@ mod record;
 mod recover;
 mod revert;
 mod run_one;
+mod schema;
 mod script;
 mod simulate;
 mod status;
