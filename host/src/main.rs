@@ -214,11 +214,15 @@ struct NewArgs {
     /// What the migration does, e.g. `add_users` (letters, digits, `_`, `-`)
     name: String,
     /// Create `<version>_<name>.up.sql` and `.down.sql` (the default)
-    #[arg(long, conflicts_with = "rust")]
+    #[arg(long, conflicts_with_all = ["rust", "schema"])]
     sql: bool,
     /// Create a Rust guest crate `<version>_<name>/`
-    #[arg(long)]
+    #[arg(long, conflicts_with = "schema")]
     rust: bool,
+    /// Create a declarative `<version>_<name>.schema.toml` of schema operations, rendered for
+    /// whichever engine it is applied to and reverted without a hand-written down
+    #[arg(long)]
+    schema: bool,
 }
 
 #[derive(Args, Debug)]

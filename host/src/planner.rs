@@ -132,7 +132,7 @@ fn on_disk(source: MigrationSource, sum: Option<String>) -> MigrationStatus {
     let kind = source.kind();
     let path = match source.body {
         SourceBody::Sql { up, .. } => up,
-        SourceBody::Component { path } => path,
+        SourceBody::Component { path } | SourceBody::Schema { path } => path,
         SourceBody::Crate { dir } => dir,
     };
     MigrationStatus {

@@ -62,6 +62,11 @@ pub enum SourceBody {
         /// The crate directory.
         dir: PathBuf,
     },
+    /// A declarative file of schema operations (`.schema.toml`).
+    Schema {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 /// The two kinds of migration, as the ledger and `status` name them.
@@ -72,6 +77,8 @@ pub enum MigrationKind {
     Sql,
     /// A WebAssembly component.
     Component,
+    /// Schema operations, rendered for the engine they run on.
+    Schema,
 }
 
 impl MigrationKind {
@@ -80,6 +87,7 @@ impl MigrationKind {
         match self {
             MigrationKind::Sql => "sql",
             MigrationKind::Component => "component",
+            MigrationKind::Schema => "schema",
         }
     }
 
@@ -88,6 +96,7 @@ impl MigrationKind {
         match s {
             "sql" => Some(MigrationKind::Sql),
             "component" => Some(MigrationKind::Component),
+            "schema" => Some(MigrationKind::Schema),
             _ => None,
         }
     }
@@ -105,6 +114,7 @@ impl MigrationSource {
         match self.body {
             SourceBody::Sql { .. } => MigrationKind::Sql,
             SourceBody::Component { .. } | SourceBody::Crate { .. } => MigrationKind::Component,
+            SourceBody::Schema { .. } => MigrationKind::Schema,
         }
     }
 
@@ -112,7 +122,7 @@ impl MigrationSource {
     pub fn path(&self) -> &Path {
         match &self.body {
             SourceBody::Sql { up, .. } => up,
-            SourceBody::Component { path } => path,
+            SourceBody::Component { path } | SourceBody::Schema { path } => path,
             SourceBody::Crate { dir } => dir,
         }
     }
@@ -121,7 +131,7 @@ impl MigrationSource {
     /// For a crate, the file exists once the crate was built.
     pub fn component_path(&self) -> Option<PathBuf> {
         match &self.body {
-            SourceBody::Sql { .. } => None,
+            SourceBody::Sql { .. } | SourceBody::Schema { .. } => None,
             SourceBody::Component { path } => Some(path.clone()),
             SourceBody::Crate { dir } => Some(artifact_path(dir)),
         }
@@ -199,6 +209,9 @@ fn read_entry(entry: &fs::DirEntry, path: &Path) -> Result<Entry, Error> {
             version,
             name: name.to_owned(),
         });
+    } else if let Some(stem) = file_name.strip_suffix(".schema.toml") {
+        let path = path.to_owned();
+        (stem, SourceBody::Schema { path })
     } else if let Some(stem) = file_name
         .strip_suffix(".up.sql")
         .or_else(|| file_name.strip_suffix(".sql"))
@@ -251,8 +264,8 @@ fn unrecognised(path: &Path, file_name: &str) -> Error {
         path: path.to_owned(),
         message: format!(
             "`{file_name}` is not a migration: expected <version>_<name>.up.sql (with an \
-             optional .down.sql), <version>_<name>.sql, <version>_<name>.wasm or a \
-             <version>_<name>/ crate directory; rename it, or move it out of the directory"
+             optional .down.sql), <version>_<name>.sql, <version>_<name>.schema.toml, \
+             <version>_<name>.wasm or a <version>_<name>/ crate directory; rename it, or move it out of the directory"
         ),
     }
 }

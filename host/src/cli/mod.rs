@@ -188,7 +188,14 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn new(ctx: &Settings, args: &NewArgs) -> Result<ExitCode> {
-    let created = scaffold::create(&ctx.dir, &args.name, args.rust)?;
+    let kind = if args.rust {
+        scaffold::Kind::Rust
+    } else if args.schema {
+        scaffold::Kind::Schema
+    } else {
+        scaffold::Kind::Sql
+    };
+    let created = scaffold::create(&ctx.dir, &args.name, kind)?;
     for path in created {
         println!("created {}", path.display());
     }

@@ -8,8 +8,16 @@ use anyhow::{Context, Result, bail};
 use wasmig::guest_crate;
 use wasmig::source;
 
+/// What kind of migration `wasmig new` creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Sql,
+    Rust,
+    Schema,
+}
+
 /// Creates migration `name` in `dir` and returns the files created.
-pub(crate) fn create(dir: &Path, name: &str, rust: bool) -> Result<Vec<PathBuf>> {
+pub(crate) fn create(dir: &Path, name: &str, kind: Kind) -> Result<Vec<PathBuf>> {
     if name.is_empty()
         || !name
             .bytes()
@@ -22,7 +30,13 @@ pub(crate) fn create(dir: &Path, name: &str, rust: bool) -> Result<Vec<PathBuf>>
     let version = next_version(&existing);
     let stem = format!("{version}_{name}");
     let mut created = Vec::new();
-    if rust {
+    if kind == Kind::Schema {
+        write_new(
+            &dir.join(format!("{stem}.schema.toml")),
+            &SCHEMA_TEMPLATE.replace("{name}", name),
+            &mut created,
+        )?;
+    } else if kind == Kind::Rust {
         let crate_dir = dir.join(&stem);
         fs::create_dir_all(crate_dir.join("src"))?;
         let manifest = dir.join("Cargo.toml");
@@ -99,6 +113,23 @@ fn sdk_dependency() -> String {
         Err(_) => guest_crate::SDK_FROM_REGISTRY.to_owned(),
     }
 }
+
+const SCHEMA_TEMPLATE: &str = r#"# {name}: schema operations, applied in order by `wasmig up` and rendered
+# for the database's engine. `wasmig down` reverts them with the inverse
+# operations recorded when they ran: no down to write. Types: smallint,
+# integer, bigint, float, double, decimal(p,s), string(n), text, boolean,
+# date, time, datetime, timestamp, json, uuid, enum('a','b'), binary.
+# Operations: see the README's "Declarative migrations".
+
+[[op]]
+op = "create_table"
+table = "example"
+timestamps = true
+columns = [
+  { name = "id", type = "bigint", identity = true, primary_key = true },
+  { name = "title", type = "string(200)", nullable = false },
+]
+"#;
 
 const RUST_TEMPLATE: &str = r#"//! A wasmig migration. `wasmig up` builds it and runs `up` inside a
 //! transaction; `wasmig down` runs `down`. Returning `Err` rolls back.

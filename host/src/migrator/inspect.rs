@@ -93,6 +93,12 @@ impl Migrator {
                     Some(shape),
                 )
             }
+            Payload::Schema { text, .. } => (
+                found.map_or_else(|| as_path.to_owned(), |s| s.path().to_owned()),
+                MigrationKind::Schema,
+                text.len() as u64,
+                None,
+            ),
             Payload::Sql { up, .. } => (
                 found.map_or_else(|| as_path.to_owned(), |s| s.path().to_owned()),
                 MigrationKind::Sql,

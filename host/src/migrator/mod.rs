@@ -28,6 +28,7 @@ mod recover;
 mod revert;
 mod run_one;
 mod schema;
+mod schema_ops;
 mod script;
 mod simulate;
 mod status;

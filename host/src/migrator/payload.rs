@@ -9,6 +9,8 @@ use crate::error::Error;
 use crate::guest_crate;
 use crate::ledger;
 use crate::runtime::world;
+use crate::schema::Op;
+use crate::schema::{Revert, SchemaFile};
 use crate::source::{MigrationSource, SourceBody, Version, sha256_hex};
 use crate::sql_file;
 
@@ -22,6 +24,13 @@ pub(super) enum Payload {
     Component {
         bytes: Vec<u8>,
         path: PathBuf,
+    },
+    Schema {
+        /// The file's text, which the checksum covers.
+        text: String,
+        ops: Vec<Op>,
+        /// What the ledger kept to revert it (read for `down` only).
+        revert: Option<Revert>,
     },
 }
 
@@ -54,6 +63,18 @@ pub(super) fn read_payload(source: &MigrationSource) -> Result<Payload, Error> {
             bytes: fs::read(path).map_err(Error::io(path))?,
             path: path.clone(),
         }),
+        SourceBody::Schema { path } => {
+            let text = read_text(path)?;
+            let file = SchemaFile::parse(&text).map_err(|message| Error::Source {
+                path: path.clone(),
+                message: format!("not a list of schema operations: {message}"),
+            })?;
+            Ok(Payload::Schema {
+                text,
+                ops: file.ops,
+                revert: None,
+            })
+        }
         SourceBody::Crate { dir } => {
             let path = guest_crate::artifact_path(dir);
             let bytes = fs::read(&path).map_err(|e| Error::Source {
@@ -74,6 +95,7 @@ pub(super) fn checksum(payload: &Payload) -> String {
     match payload {
         Payload::Sql { up, .. } => sha256_hex(up.as_bytes()),
         Payload::Component { bytes, .. } => sha256_hex(bytes),
+        Payload::Schema { text, .. } => sha256_hex(text.as_bytes()),
     }
 }
 
@@ -171,7 +193,30 @@ pub(super) fn steps_to_keep(
             })?;
             component_steps(source, shape.no_transaction, bytes.clone())
         }
+        // The revert is known once the operations ran against the database.
+        Payload::Schema { text, .. } => schema_steps(source, text, None),
     })
+}
+
+/// What the ledger keeps of a declarative migration: its file (to show what
+/// an edit changed) and, once it ran, the operations that revert it.
+pub(super) fn schema_steps(
+    source: &MigrationSource,
+    text: &str,
+    revert: Option<&Revert>,
+) -> Vec<(ledger::Step, ledger::StoredStep)> {
+    let step = |bytes: Vec<u8>| ledger::StoredStep {
+        path: source.path().display().to_string(),
+        no_transaction: false,
+        bytes,
+    };
+    let mut steps = vec![(ledger::Step::Up, step(text.as_bytes().to_vec()))];
+    if let Some(revert) = revert
+        && let Ok(json) = serde_json::to_vec(revert)
+    {
+        steps.push((ledger::Step::Down, step(json)));
+    }
+    steps
 }
 
 /// What the ledger keeps of a component migration: the component itself,

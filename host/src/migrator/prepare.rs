@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::policy::Sandbox;
 use crate::report::{Direction, Event};
 use crate::runtime::{LoadedComponent, Origin};
+use crate::schema::{Op, Revert};
 use crate::source::{MigrationSource, Version};
 
 /// A migration ready to run.
@@ -35,6 +36,14 @@ pub(super) enum PreparedBody {
         /// The component's bytes, which the ledger keeps as its down step.
         bytes: Vec<u8>,
     },
+    /// Schema operations, rendered against the database as they run (their
+    /// policy checks happen then too).
+    Schema {
+        text: String,
+        ops: Vec<Op>,
+        /// The recorded revert, when going down.
+        revert: Option<Revert>,
+    },
 }
 
 impl Prepared<'_> {
@@ -43,6 +52,7 @@ impl Prepared<'_> {
         match &self.body {
             PreparedBody::Sql { no_transaction, .. } => !no_transaction,
             PreparedBody::Component { loaded, .. } => loaded.transactional(),
+            PreparedBody::Schema { .. } => true,
         }
     }
 
@@ -92,7 +102,7 @@ impl Migrator {
             .iter()
             .filter_map(|(_, _, payload)| match payload {
                 Payload::Component { bytes, path } => Some((path.as_path(), bytes.as_slice())),
-                Payload::Sql { .. } => None,
+                Payload::Sql { .. } | Payload::Schema { .. } => None,
             })
             .collect();
         let mut loaded = self.load_components(&components)?.into_iter();
@@ -108,6 +118,7 @@ impl Migrator {
                     down,
                     no_transaction,
                 },
+                Payload::Schema { text, ops, revert } => PreparedBody::Schema { text, ops, revert },
                 Payload::Component { path, bytes } => PreparedBody::Component {
                     loaded: loaded.next().ok_or_else(|| {
                         Error::Runtime(format!("{} was not compiled", path.display()))

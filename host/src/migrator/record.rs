@@ -4,11 +4,12 @@
 use std::time::{Duration, SystemTime};
 
 use super::Migrator;
-use super::payload::{component_steps, sql_steps};
+use super::payload::{component_steps, schema_steps, sql_steps};
 use super::prepare::{Prepared, PreparedBody};
 use crate::backend::{Backend, DbError};
 use crate::ledger::{self, EntryState, InterruptedMark, LedgerEntry};
 use crate::report::Direction;
+use crate::schema::Revert;
 
 /// What the ledger already holds for a migration being recorded.
 #[derive(Debug, Clone, Copy)]
@@ -17,6 +18,16 @@ pub(super) struct Held {
     pub(super) row: bool,
     /// Kept steps without a row (the row was deleted by hand).
     pub(super) steps: bool,
+}
+
+/// What a migration's run left to record.
+pub(super) struct Done<'r> {
+    /// How long it ran.
+    pub(super) elapsed: Duration,
+    /// The digest of the statements it issued.
+    pub(super) statements_digest: Option<String>,
+    /// How to undo a declarative migration that ran up.
+    pub(super) revert: Option<&'r Revert>,
 }
 
 impl Migrator {
@@ -51,10 +62,14 @@ impl Migrator {
         db: &mut dyn Backend,
         migration: &Prepared<'_>,
         direction: Direction,
-        elapsed: Duration,
-        statements_digest: Option<String>,
+        done: Done<'_>,
         held: Held,
     ) -> Result<(), DbError> {
+        let Done {
+            elapsed,
+            statements_digest,
+            revert,
+        } = done;
         let source = migration.source;
         match direction {
             Direction::Up => {
@@ -79,6 +94,7 @@ impl Migrator {
                     PreparedBody::Component { loaded, bytes } => {
                         component_steps(source, !loaded.transactional(), bytes.clone())
                     }
+                    PreparedBody::Schema { text, .. } => schema_steps(source, text, revert),
                 };
                 let steps: Vec<_> = steps.iter().map(|(step, s)| (*step, s)).collect();
                 let mut event =

@@ -186,6 +186,7 @@ impl Migrator {
             };
             let now = match &payload {
                 Payload::Sql { up, .. } => Some(up.clone()),
+                Payload::Schema { text, .. } => Some(text.clone()),
                 Payload::Component { .. } => None,
             };
             repairs.push(Repair {
@@ -250,10 +251,21 @@ impl Migrator {
                 ledger::record(&mut *db, &updated)
                     .await
                     .map_err(Error::db(context))?;
+                // A declarative migration's revert was recorded when it ran;
+                // the edit does not change it.
+                let kept_revert = match payload {
+                    Payload::Schema { .. } => {
+                        ledger::read_step(&mut *db, entry.version, ledger::Step::Down).await?
+                    }
+                    _ => None,
+                };
                 ledger::remove_steps(&mut *db, entry.version)
                     .await
                     .map_err(Error::db(context))?;
-                let steps = steps_to_keep(source, payload)?;
+                let mut steps = steps_to_keep(source, payload)?;
+                if let Some(kept) = kept_revert {
+                    steps.push((ledger::Step::Down, kept));
+                }
                 let steps: Vec<_> = steps.iter().map(|(step, s)| (*step, s)).collect();
                 ledger::store_steps(&mut *db, entry.version, &steps)
                     .await

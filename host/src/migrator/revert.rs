@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::ledger::{self, LedgerEntry};
 use crate::planner::{self, DownTarget};
 use crate::report::{Direction, Event};
+use crate::schema::Revert;
 use crate::source::{MigrationKind, MigrationSource, SourceBody, Version};
 
 impl Migrator {
@@ -63,6 +64,17 @@ impl Migrator {
             {
                 sources.push(source);
                 payloads.insert(*version, kept);
+            }
+        }
+        // A declarative migration is reverted with the operations the
+        // ledger recorded when it ran.
+        for version in &versions {
+            if let Some((_, Payload::Schema { revert, .. })) = payloads.get_mut(version)
+                && revert.is_none()
+                && let Some(kept) =
+                    ledger::read_step(&mut *db, *version, ledger::Step::Down).await?
+            {
+                *revert = Some(kept_revert(*version, &kept.bytes)?);
             }
         }
         refuse_irreversible(&sources, &payloads, &versions)?;
@@ -131,6 +143,14 @@ impl Migrator {
                     path,
                 },
             ),
+            MigrationKind::Schema => (
+                SourceBody::Schema { path },
+                Payload::Schema {
+                    text: String::new(),
+                    ops: Vec::new(),
+                    revert: Some(kept_revert(version, &down.bytes)?),
+                },
+            ),
         };
         let source = MigrationSource {
             version,
@@ -141,6 +161,16 @@ impl Migrator {
     }
 }
 
+/// The recorded revert of declarative migration `version`.
+fn kept_revert(version: Version, bytes: &[u8]) -> Result<Revert, Error> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::Refused(format!(
+            "the operations kept to revert migration {version} cannot be read ({e}); \
+             revert it by hand and run `wasmig resolve {version} --as rolled-back`"
+        ))
+    })
+}
+
 /// Refuses to revert anything when one of `versions` has no down script.
 fn refuse_irreversible(
     sources: &[MigrationSource],
@@ -148,6 +178,34 @@ fn refuse_irreversible(
     versions: &[Version],
 ) -> Result<(), Error> {
     for version in versions {
+        let path = || {
+            sources
+                .iter()
+                .find(|s| s.version == *version)
+                .map(|s| s.path().display().to_string())
+                .unwrap_or_default()
+        };
+        if let Some((_, Payload::Schema { revert, .. })) = payloads.get(version) {
+            let why = match revert {
+                None => Some(
+                    "the ledger kept no operations to revert it (it was recorded without \
+                     running, by `baseline` or `resolve`)"
+                        .to_owned(),
+                ),
+                Some(Revert {
+                    irreversible: Some(why),
+                    ..
+                }) => Some(why.clone()),
+                Some(_) => None,
+            };
+            if let Some(why) = why {
+                return Err(Error::Refused(format!(
+                    "cannot revert {version} ({}): {why}. Revert only the migrations after it \
+                     with `wasmig down --to {version}`",
+                    path()
+                )));
+            }
+        }
         if let Some((_, Payload::Sql { down: None, .. })) = payloads.get(version) {
             let path = sources
                 .iter()

@@ -7,10 +7,12 @@
 //! the truth in the ledger; it becomes applied on success, and is removed
 //! again when a failure provably left nothing behind.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::prepare::{Prepared, PreparedBody};
-use super::record::Held;
+use super::record::{Done, Held};
+use super::schema_ops::{Target, foreign_keys_off};
 use super::script::{Progress, run_script};
 use super::{Migrator, Ran, runtime, short};
 use crate::backend::{Backend, Dialect};
@@ -19,6 +21,7 @@ use crate::ledger::{self, InterruptedMark};
 use crate::plan::Trace;
 use crate::report::{Direction, Event};
 use crate::runtime::RunSpec;
+use crate::schema::{Op, Revert};
 use crate::source::sha256_hex;
 
 /// What one migration's run needs to know besides the database.
@@ -34,6 +37,9 @@ pub(super) struct Attempt<'a, 'm> {
     mark: InterruptedMark,
     /// The mark is written before the migration starts (no transaction).
     mark_first: bool,
+    /// SQLite enforced foreign keys before a declarative migration switched
+    /// enforcement off; it is switched back on after.
+    foreign_keys_were_on: AtomicBool,
 }
 
 /// What running the migration's body did.
@@ -43,6 +49,8 @@ struct Executed {
     /// The digest of the statements it issued.
     digest: Option<String>,
     trace: Option<Trace>,
+    /// How to undo a declarative migration that ran up.
+    revert: Option<Revert>,
 }
 
 impl Migrator {
@@ -68,6 +76,7 @@ impl Migrator {
             mysql: db.dialect() == Dialect::Mysql,
             mark: self.interrupted_mark(migration, direction),
             mark_first: !migration.transactional(),
+            foreign_keys_were_on: AtomicBool::new(false),
         };
         let source = migration.source;
         if let Err(e) = attempt.check(&*db) {
@@ -84,21 +93,27 @@ impl Migrator {
             Err(e) => return (db, Err(e)),
         };
         let trace = expected_digest.map(|_| Trace::default());
-        let (returned, executed) = attempt.execute(db, trace).await;
+        let (returned, mut executed) = attempt.execute(db, trace).await;
         db = returned;
         let elapsed = started.elapsed();
-        let outcome = matches_plan(executed.outcome, expected_digest, executed.trace);
+        let outcome = matches_plan(
+            std::mem::replace(&mut executed.outcome, Ok(())),
+            expected_digest,
+            executed.trace.take(),
+        );
         let held = Held {
             row: attempt.mark_first || executed.progress.marked,
             steps: stale_steps,
         };
         let outcome = attempt
-            .finish(&mut *db, outcome, role_set, elapsed, executed.digest, held)
+            .finish(&mut *db, outcome, role_set, elapsed, &executed, held)
             .await;
         if let Err(reason) = outcome {
             let error = attempt.fail(&mut *db, reason, executed.progress).await;
+            attempt.restore_foreign_keys(&mut *db).await;
             return (db, Err(error));
         }
+        attempt.restore_foreign_keys(&mut *db).await;
         self.reporter.event(&Event::Finished {
             version: source.version,
             name: &source.name,
@@ -176,6 +191,17 @@ impl Attempt<'_, '_> {
             let reason = format!("cannot write the ledger: {e}");
             return Err(self.failure(reason, self.rolled_back()));
         }
+        if db.dialect() == Dialect::Sqlite
+            && matches!(self.migration.body, PreparedBody::Schema { .. })
+        {
+            match foreign_keys_off(db).await {
+                Ok(was_on) => self.foreign_keys_were_on.store(was_on, Ordering::Relaxed),
+                Err(e) => {
+                    let reason = format!("cannot switch foreign-key enforcement off: {e}");
+                    return Err(self.failure(reason, self.rolled_back()));
+                }
+            }
+        }
         if self.transactional {
             if let Err(e) = db.begin().await {
                 let reason = format!("cannot start a transaction: {e}");
@@ -231,7 +257,13 @@ impl Attempt<'_, '_> {
                     progress,
                     digest,
                     trace,
+                    revert: None,
                 }
+            }
+            PreparedBody::Schema { ops, revert, .. } => {
+                return self
+                    .execute_schema(db, trace, ddl_mark, ops, revert.as_ref())
+                    .await;
             }
             PreparedBody::Component { loaded, .. } => {
                 let spec = RunSpec {
@@ -255,6 +287,7 @@ impl Attempt<'_, '_> {
                             progress: Progress::default(),
                             digest: None,
                             trace,
+                            revert: None,
                         };
                         return (db, executed);
                     }
@@ -270,8 +303,60 @@ impl Attempt<'_, '_> {
                     },
                     digest: Some(result.digest),
                     trace: result.trace,
+                    revert: None,
                 }
             }
+        };
+        (db, executed)
+    }
+
+    /// Runs a declarative migration's operations: its own going up, the
+    /// recorded revert going down.
+    async fn execute_schema(
+        &self,
+        mut db: Box<dyn Backend>,
+        mut trace: Option<Trace>,
+        ddl_mark: Option<&InterruptedMark>,
+        ops: &[Op],
+        revert: Option<&Revert>,
+    ) -> (Box<dyn Backend>, Executed) {
+        let ops = match (self.direction, revert) {
+            (Direction::Up, _) => Ok(ops),
+            (Direction::Down, Some(r)) if r.irreversible.is_none() => Ok(r.ops.as_slice()),
+            (Direction::Down, Some(r)) => Err(format!(
+                "it cannot be reverted: {}",
+                r.irreversible.as_deref().unwrap_or_default()
+            )),
+            (Direction::Down, None) => Err("the ledger kept no operations to revert it".to_owned()),
+        };
+        let ops = match ops {
+            Ok(ops) => ops,
+            Err(reason) => {
+                let executed = Executed {
+                    outcome: Err(reason),
+                    progress: Progress::default(),
+                    digest: None,
+                    trace,
+                    revert: None,
+                };
+                return (db, executed);
+            }
+        };
+        let target = Target {
+            ddl_mark,
+            trace: trace.as_mut(),
+            invert: self.direction == Direction::Up,
+        };
+        let run = self
+            .migrator
+            .run_ops(&mut *db, self.migration, ops, target)
+            .await;
+        let executed = Executed {
+            outcome: run.outcome,
+            progress: run.progress,
+            digest: Some(run.digest),
+            trace,
+            revert: run.revert,
         };
         (db, executed)
     }
@@ -317,17 +402,28 @@ impl Attempt<'_, '_> {
         outcome: Result<(), String>,
         role_set: bool,
         elapsed: Duration,
-        digest: Option<String>,
+        executed: &Executed,
         held: Held,
     ) -> Result<(), String> {
         outcome?;
+        let digest = executed.digest.clone();
         if role_set {
             db.execute_script("RESET ROLE")
                 .await
                 .map_err(|e| format!("cannot leave its policy's role: {e}"))?;
         }
         self.migrator
-            .record(db, self.migration, self.direction, elapsed, digest, held)
+            .record(
+                db,
+                self.migration,
+                self.direction,
+                Done {
+                    elapsed,
+                    statements_digest: digest,
+                    revert: executed.revert.as_ref(),
+                },
+                held,
+            )
             .await
             .map_err(|e| format!("cannot update the ledger: {e}"))?;
         if self.transactional {
@@ -374,6 +470,14 @@ impl Attempt<'_, '_> {
                 );
                 self.failure(reason, hint)
             }
+        }
+    }
+
+    /// Switches SQLite's foreign-key enforcement back on when a declarative
+    /// migration switched it off.
+    async fn restore_foreign_keys(&self, db: &mut dyn Backend) {
+        if self.foreign_keys_were_on.swap(false, Ordering::Relaxed) {
+            let _ = db.execute_script("PRAGMA foreign_keys = ON").await;
         }
     }
 

@@ -3,6 +3,7 @@
 
 use super::payload::read_all;
 use super::prepare::{Prepared, PreparedBody};
+use super::schema_ops::{Target, render_only};
 use super::script::run_script;
 use super::{Migrator, runtime};
 use crate::backend::{Backend, Dialect};
@@ -76,6 +77,8 @@ impl Migrator {
                 Simulation::NotSimulated {
                     reason: "MySQL commits DDL statements immediately".into(),
                 }
+            } else if let (true, PreparedBody::Schema { ops, .. }) = (mysql, &migration.body) {
+                rendered_only(&mut *db, ops, &mut trace).await
             } else {
                 let (returned, simulation, recorded) = self.simulate_one(db, migration).await;
                 db = returned;
@@ -140,6 +143,11 @@ impl Migrator {
                         run_script(&mut *db, up, true, None, Some(&mut trace), None).await;
                     outcome.map_or_else(failed, |()| Simulation::Simulated)
                 }
+                PreparedBody::Schema { ops, .. } => {
+                    let target = Target::plan(&mut trace);
+                    let run = self.run_ops(&mut *db, migration, ops, target).await;
+                    run.outcome.map_or_else(failed, |()| Simulation::Simulated)
+                }
                 PreparedBody::Component { loaded, .. } => {
                     let spec = RunSpec {
                         direction: Direction::Up,
@@ -188,5 +196,27 @@ impl Migrator {
             simulation = failed(format!("cannot roll back to its savepoint: {e}"));
         }
         (db, simulation, trace)
+    }
+}
+
+/// A declarative migration on MySQL, which commits DDL at once: its
+/// statements rendered for the schema as it is, not run.
+async fn rendered_only(
+    db: &mut dyn Backend,
+    ops: &[crate::schema::Op],
+    trace: &mut Trace,
+) -> Simulation {
+    match render_only(db, ops).await {
+        Ok(statements) => {
+            for statement in &statements {
+                trace.record("sql", statement, &[], Ok(None));
+            }
+            Simulation::NotSimulated {
+                reason: "MySQL commits DDL statements immediately: the statements are \
+                         rendered for the schema as it is, not run"
+                    .into(),
+            }
+        }
+        Err(reason) => Simulation::Failed { reason },
     }
 }

@@ -73,7 +73,7 @@ impl Migrator {
                         problems.push(format!("{}: {message}", path.display()));
                     }
                 }
-                Ok(Payload::Sql { .. }) => {}
+                Ok(Payload::Sql { .. } | Payload::Schema { .. }) => {}
                 Err(e) => problems.push(e.to_string()),
             }
         }
@@ -115,7 +115,7 @@ fn checksums(
     // its build, so it is always read).
     let keyed = |source: &MigrationSource| match &source.body {
         SourceBody::Sql { up, .. } => Some(up.clone()),
-        SourceBody::Component { path } => Some(path.clone()),
+        SourceBody::Component { path } | SourceBody::Schema { path } => Some(path.clone()),
         SourceBody::Crate { .. } => None,
     };
     let sums = in_parallel(&sources, |source| {

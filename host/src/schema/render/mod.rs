@@ -9,8 +9,12 @@
 //! `MODIFY` forgetting what it is not told — are handled here anyway.
 
 mod dump;
+mod ops;
+mod rebuild;
 
+pub use crate::schema::names::{enum_type_name, foreign_key_name};
 pub use dump::schema_sql;
+pub use ops::{Rendered, render};
 
 use crate::backend::Dialect;
 use crate::schema::model::{Check, Column, ForeignKey, Index, PrimaryKey, Table, Unique};
@@ -38,12 +42,6 @@ pub fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// The name PostgreSQL gives the enum type of `table.column` when a
-/// portable enum column is created.
-pub fn enum_type_name(table: &str, column: &str) -> String {
-    format!("{table}_{column}")
-}
-
 /// One column's definition inside `CREATE TABLE` or `ADD COLUMN`. On
 /// SQLite an identity column is the rowid, so it carries its own
 /// `PRIMARY KEY`.
@@ -62,7 +60,7 @@ pub fn column_definition(dialect: Dialect, column: &Column) -> String {
     }
     if let Some(default) = &column.default {
         sql.push_str(" DEFAULT ");
-        sql.push_str(&default_expression(dialect, default));
+        sql.push_str(&default_expression(dialect, default, &column.native));
     }
     if dialect == Dialect::Sqlite
         && let Some(Type::Enum { values }) = &column.portable
@@ -82,12 +80,18 @@ pub fn column_definition(dialect: Dialect, column: &Column) -> String {
 }
 
 /// A default as `DEFAULT` accepts it: SQLite wants an expression that is
-/// not a literal, a name or a signed number in parentheses.
-fn default_expression(dialect: Dialect, default: &str) -> String {
-    if dialect != Dialect::Sqlite || sqlite_bare_default(default) {
-        return default.to_owned();
+/// not a literal, a name or a signed number in parentheses; MySQL wants
+/// `CURRENT_TIMESTAMP` as precise as its column.
+fn default_expression(dialect: Dialect, default: &str, native: &str) -> String {
+    match dialect {
+        Dialect::Sqlite if !sqlite_bare_default(default) => format!("({default})"),
+        Dialect::Mysql
+            if default.eq_ignore_ascii_case("CURRENT_TIMESTAMP") && native.ends_with("(6)") =>
+        {
+            "CURRENT_TIMESTAMP(6)".to_owned()
+        }
+        _ => default.to_owned(),
     }
-    format!("({default})")
 }
 
 fn sqlite_bare_default(default: &str) -> bool {
