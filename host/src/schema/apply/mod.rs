@@ -86,15 +86,7 @@ pub fn apply(schema: &mut Schema, dialect: Dialect, op: &Op) -> Result<(), OpErr
         Op::RenameColumn { table, column, to } => rename_column(schema, table, column, to),
         Op::AlterColumn { .. } => alter_column(schema, dialect, op),
         Op::CreateIndex { .. } => create_index(schema, dialect, op),
-        Op::DropIndex { table, name } => {
-            let t = table_mut(schema, table)?;
-            let before = t.indexes.len();
-            t.indexes.retain(|i| &i.name != name);
-            if t.indexes.len() == before {
-                return fail(format!("table `{table}` has no index `{name}`"));
-            }
-            Ok(())
-        }
+        Op::DropIndex { table, name } => drop_index(schema, dialect, table, name),
         Op::AddForeignKey { .. } => add_foreign_key(schema, dialect, op),
         Op::DropForeignKey {
             table,
@@ -152,6 +144,39 @@ fn create_index(schema: &mut Schema, dialect: Dialect, op: &Op) -> Result<(), Op
         using: using.clone(),
     });
     t.sort();
+    Ok(())
+}
+
+fn drop_index(
+    schema: &mut Schema,
+    dialect: Dialect,
+    table: &str,
+    name: &str,
+) -> Result<(), OpError> {
+    let t = table_mut(schema, table)?;
+    let before = t.indexes.len();
+    t.indexes.retain(|i| i.name != name);
+    if t.indexes.len() == before {
+        return fail(format!("table `{table}` has no index `{name}`"));
+    }
+    // MySQL keeps an index on every foreign key's columns.
+    if dialect == Dialect::Mysql {
+        let served = |columns: &Vec<String>| {
+            t.indexes
+                .iter()
+                .map(|i| &i.columns)
+                .chain(t.primary_key.as_ref().map(|k| &k.columns))
+                .any(|c| c.starts_with(columns))
+        };
+        if let Some(key) = t.foreign_keys.iter().find(|k| !served(&k.columns)) {
+            return fail(format!(
+                "MySQL needs an index on the columns of foreign key `{}` ({}), and `{name}` is \
+                 the only one: drop the foreign key first, or create another index on them",
+                key.name.as_deref().unwrap_or_default(),
+                key.columns.join(", ")
+            ));
+        }
+    }
     Ok(())
 }
 
