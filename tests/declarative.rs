@@ -226,3 +226,73 @@ fn a_declarative_migration_is_reverted_after_its_file_is_gone() {
     p.wasmig(&["down", "--to", "0"]).ok().says(&["is gone"]);
     assert!(!p.db.has_table("users"));
 }
+
+const PARENT_AND_CHILD: &str = r#"
+[[op]]
+op = "create_table"
+table = "authors"
+columns = [{ name = "id", type = "bigint", identity = true, primary_key = true }]
+
+[[op]]
+op = "create_table"
+table = "books"
+columns = [
+  { name = "id", type = "bigint", identity = true, primary_key = true },
+  { name = "author_id", type = "bigint" },
+]
+foreign_keys = [{ columns = ["author_id"], references = "authors", referenced_columns = ["id"], on_delete = "cascade" }]
+"#;
+
+const DROP_AUTHORS: &str = "[[op]]\nop = \"drop_table\"\ntable = \"authors\"\ncascade = true\n";
+
+#[test]
+fn drop_table_cascade_takes_the_keys_and_views_on_it_and_gives_them_back() {
+    let p = Project::on(Engine::Postgres);
+    schema_file(&p, "0001_tables", PARENT_AND_CHILD);
+    p.sql(
+        "0002_view",
+        "CREATE VIEW author_ids AS SELECT id FROM authors;",
+        Some("DROP VIEW author_ids;"),
+    );
+    p.wasmig(&["up"]).ok();
+    let before = p.db.schema();
+    schema_file(
+        &p,
+        "0003_drop_authors",
+        "[[op]]\nop = \"drop_table\"\ntable = \"authors\"\n",
+    );
+    p.wasmig(&["up"])
+        .fails()
+        .says(&["referenced by foreign keys of `books`", "cascade = true"]);
+    schema_file(&p, "0003_drop_authors", DROP_AUTHORS);
+    p.wasmig(&["up"])
+        .ok()
+        .says(&["recreates table `authors` empty"]);
+    assert!(!p.db.has_table("authors"));
+    p.wasmig(&["down"]).ok();
+    assert_eq!(p.db.schema(), before);
+}
+
+#[test]
+fn a_cascade_drop_keeps_the_child_rows_and_its_revert_refuses_orphans() {
+    let p = Project::new();
+    schema_file(&p, "0001_tables", PARENT_AND_CHILD);
+    p.wasmig(&["up"]).ok();
+    p.db.apply_natively(
+        "INSERT INTO authors DEFAULT VALUES; INSERT INTO books (author_id) VALUES (1), (1);",
+    );
+    let before = p.db.schema();
+    schema_file(&p, "0002_drop_authors", DROP_AUTHORS);
+    // On SQLite the child is rebuilt without its key: its rows stay.
+    p.wasmig(&["up"]).ok();
+    assert_eq!(p.db.column("SELECT count(*) FROM books"), ["2"]);
+    let dropped = p.db.schema();
+    // The authors come back empty, so the books' key cannot hold.
+    p.wasmig(&["down"])
+        .fails()
+        .says(&["migration 2", "foreign keys do not hold", "`books`"]);
+    assert_eq!(p.db.schema(), dropped);
+    p.db.apply_natively("DELETE FROM books;");
+    p.wasmig(&["down"]).ok();
+    assert_eq!(p.db.schema(), before);
+}

@@ -136,6 +136,10 @@ struct DumpArgs {
     /// `sql`: DDL for the database's engine; `json` or `toml`: the schema model
     #[arg(long, value_enum, default_value_t = DumpFormat::Sql)]
     format: DumpFormat,
+    /// PostgreSQL: the schema to read [default: the connection's current schema, `public`
+    /// unless the URL or the role says otherwise]
+    #[arg(long, value_name = "NAME")]
+    namespace: Option<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -331,5 +331,13 @@ pub fn assert_dump_round_trips(project: &Project) -> String {
     let copy = Project::on(project.db.engine);
     copy.db.apply_natively(&sql);
     assert_eq!(schema_json(&copy), first, "the dumped DDL:\n{sql}");
+    // The TOML form is the same model.
+    let toml_text = project
+        .wasmig(&["schema", "dump", "--format", "toml"])
+        .ok()
+        .stdout;
+    let from_toml: wasmig::schema::Schema = toml::from_str(&toml_text).unwrap();
+    let from_json: wasmig::schema::Schema = serde_json::from_str(&first).unwrap();
+    assert_eq!(from_toml, from_json, "the TOML dump:\n{toml_text}");
     first
 }

@@ -12,7 +12,7 @@ use crate::{DumpFormat, SchemaAction};
 pub(super) async fn run(ctx: &Settings, action: &SchemaAction) -> Result<ExitCode> {
     match action {
         SchemaAction::Dump(args) => {
-            let schema = ctx.migrator()?.schema().await?;
+            let schema = ctx.migrator()?.schema(args.namespace.as_deref()).await?;
             match args.format {
                 DumpFormat::Json => println!("{}", serde_json::to_string_pretty(&schema)?),
                 DumpFormat::Toml => print!("{}", toml::to_string(&schema)?),

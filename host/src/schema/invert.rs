@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::apply::{OpError, referencing};
 use super::model::{ForeignKey, Index, Schema, Table};
 use super::ops::{ColumnSpec, Op};
-use super::render::foreign_key_name;
+use super::render::{foreign_key_name, quote};
 use crate::backend::Dialect;
 
 /// What the ledger keeps to revert a declarative migration: the inverse
@@ -95,7 +95,25 @@ pub fn invert(dialect: Dialect, before: &Schema, op: &Op) -> Result<Inverse, OpE
             table: table.clone(),
             cascade: false,
         }),
-        Op::DropTable { table: name, .. } => drop_table(before, name, &mut inverse)?,
+        Op::DropTable {
+            table: name,
+            cascade,
+        } => {
+            drop_table(before, name, &mut inverse)?;
+            // PostgreSQL's CASCADE drops the views on the table too.
+            if *cascade && dialect == Dialect::Postgres {
+                for view in before.views.iter().filter(|v| names(&v.definition, name)) {
+                    inverse.ops.push(Op::Sql {
+                        up: format!(
+                            "CREATE VIEW {} AS {}",
+                            quote(dialect, &view.name),
+                            view.definition.trim().trim_end_matches(';')
+                        ),
+                        down: Some(format!("DROP VIEW {}", quote(dialect, &view.name))),
+                    });
+                }
+            }
+        }
         Op::RenameTable { table, to } => ops.push(Op::RenameTable {
             table: to.clone(),
             to: table.clone(),
@@ -193,6 +211,18 @@ fn alter_column(before: &Schema, op: &Op) -> Result<Op, OpError> {
         nullable: nullable.map(|_| c.nullable),
         default: if redefault { c.default.clone() } else { None },
         drop_default: redefault && c.default.is_none(),
+    })
+}
+
+/// Whether `definition` names `table` as a word.
+fn names(definition: &str, table: &str) -> bool {
+    let text = definition.to_ascii_lowercase();
+    let table = table.to_ascii_lowercase();
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(&table).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + table.len()..].chars().next();
+        !before.is_some_and(word) && !after.is_some_and(word)
     })
 }
 
