@@ -98,22 +98,7 @@ pub fn invert(dialect: Dialect, before: &Schema, op: &Op) -> Result<Inverse, OpE
         Op::DropTable {
             table: name,
             cascade,
-        } => {
-            drop_table(before, name, &mut inverse)?;
-            // PostgreSQL's CASCADE drops the views on the table too.
-            if *cascade && dialect == Dialect::Postgres {
-                for view in before.views.iter().filter(|v| names(&v.definition, name)) {
-                    inverse.ops.push(Op::Sql {
-                        up: format!(
-                            "CREATE VIEW {} AS {}",
-                            quote(dialect, &view.name),
-                            view.definition.trim().trim_end_matches(';')
-                        ),
-                        down: Some(format!("DROP VIEW {}", quote(dialect, &view.name))),
-                    });
-                }
-            }
-        }
+        } => drop_table(dialect, before, name, *cascade, &mut inverse)?,
         Op::RenameTable { table, to } => ops.push(Op::RenameTable {
             table: to.clone(),
             to: table.clone(),
@@ -226,11 +211,30 @@ fn names(definition: &str, table: &str) -> bool {
     })
 }
 
-/// The table recreated, with the foreign keys that pointed at it.
-fn drop_table(before: &Schema, name: &str, inverse: &mut Inverse) -> Result<(), OpError> {
+/// The table recreated, with the foreign keys that pointed at it and, on
+/// PostgreSQL after a cascade, the views on it.
+fn drop_table(
+    dialect: Dialect,
+    before: &Schema,
+    name: &str,
+    cascade: bool,
+    inverse: &mut Inverse,
+) -> Result<(), OpError> {
     inverse.ops.push(restore_table(table(before, name)?));
     for (child, key) in referencing(before, name) {
         inverse.ops.push(restore_key(&child, &key));
+    }
+    if cascade && dialect == Dialect::Postgres {
+        for view in before.views.iter().filter(|v| names(&v.definition, name)) {
+            let quoted = quote(dialect, &view.name);
+            inverse.ops.push(Op::Sql {
+                up: format!(
+                    "CREATE VIEW {quoted} AS {}",
+                    view.definition.trim().trim_end_matches(';')
+                ),
+                down: Some(format!("DROP VIEW {quoted}")),
+            });
+        }
     }
     inverse.notes.push(format!(
         "a revert recreates table `{name}` empty: its rows are not restored"
