@@ -358,7 +358,8 @@ fn sample_project_applies_and_status_json_lists_every_migration(engine: Engine) 
             (3, "sql"),
             (4, "sql"),
             (5, "component"),
-            (6, "component")
+            (6, "component"),
+            (7, "component")
         ]
     );
     for m in migrations {
@@ -390,11 +391,15 @@ fn sample_down_two_then_up_round_trips_and_a_second_up_is_a_no_op(engine: Engine
     let applied_users = p.column(USERS);
     let applied_ledger = p.column(LEDGER);
     assert_eq!(applied_users.len(), 5);
-    assert_eq!(applied_ledger.len(), 6);
+    assert_eq!(applied_ledger.len(), 7);
+    assert!(p.db.has_table("orders"));
 
-    p.wasmig_on(&sample, &["down", "--steps", "2"])
+    // 7 has no `down`: its builder operations are reverted from what was
+    // recorded.
+    p.wasmig_on(&sample, &["down", "--steps", "3"])
         .ok()
-        .says(&["reverted 2 migration(s)"]);
+        .says(&["reverted 3 migration(s)"]);
+    assert!(!p.db.has_table("orders"));
     assert_eq!(p.column("SELECT count(*) FROM users"), ["0"]);
     assert_eq!(
         p.column("SELECT version FROM wasmig_migrations ORDER BY version"),
@@ -403,7 +408,7 @@ fn sample_down_two_then_up_round_trips_and_a_second_up_is_a_no_op(engine: Engine
 
     p.wasmig_on(&sample, &["up"])
         .ok()
-        .says(&["applied 2 migration(s)"]);
+        .says(&["applied 3 migration(s)"]);
     assert_eq!(p.column(USERS), applied_users);
     assert_eq!(p.column(LEDGER), applied_ledger);
 
@@ -667,7 +672,7 @@ fn component_of_another_world_is_refused(engine: Engine) {
         "2_command.wasm",
         "does not export up and down",
         "wasi:cli/run",
-        "wasmig:migration/migration@0.1.0",
+        "wasmig:migration/migration@0.1.1",
     ]);
     assert_eq!(p.dump(), before);
 }

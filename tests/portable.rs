@@ -51,9 +51,10 @@ fn portable_example_on(engine: Engine) {
         fs::copy(&path, p.migrations.join(path.file_name().unwrap())).unwrap();
     }
     if engine == Engine::Sqlite {
-        // Enforce foreign keys on wasmig's own connection from here on, so
-        // a rebuild of `customers` would delete every order if enforcement
-        // were left on during it.
+        // wasmig's SQLite enforces foreign keys already (the bundled
+        // default); this says so in the project, so that a rebuild of
+        // `customers` would delete every order if enforcement were left on
+        // during it.
         p.sql(
             "0000_enforce_foreign_keys",
             "-- wasmig:no-transaction\nPRAGMA foreign_keys = ON;\n",

@@ -357,8 +357,8 @@ fn inspect_shows_what_a_component_is_and_the_sandbox_it_would_run_in() {
         hex::encode(sha2::Sha256::digest(bytes))
     };
     p.wasmig(&["inspect", "2"]).ok().says(&[
-        "wasmig:migration/migration@0.1.0",
-        "wasmig:migration/db@0.1.0",
+        "wasmig:migration/migration@0.1.1",
+        "wasmig:migration/db@0.1.1",
         "exports: down, up",
         &checksum,
         "policy: acme",

@@ -12,6 +12,11 @@ impl Db {
         Self { _private: () }
     }
 
+    /// Schema changes as portable operations (see [`crate::schema`]).
+    pub fn schema(&self) -> crate::schema::Schema {
+        crate::schema::Schema::new()
+    }
+
     /// Which database this is.
     pub fn dialect(&self) -> Dialect {
         host::dialect()

@@ -34,6 +34,7 @@ mod bulk;
 mod db;
 mod env;
 mod error;
+pub mod schema;
 mod value;
 
 #[doc(hidden)]
@@ -65,16 +66,16 @@ pub trait Migration {
     /// Any error aborts the migration; its message is shown to the operator.
     fn up(db: &Db, env: &Env) -> Result<()>;
 
-    /// Reverts the migration. Without an implementation the migration is
-    /// irreversible and `wasmig down` refuses it.
+    /// Reverts the migration. Without an implementation the schema
+    /// operations `up` ran through [`Db::schema`] are undone from what the
+    /// host recorded when they ran; a migration that changed anything else
+    /// (raw DDL, rows) must implement it, or it is irreversible.
     ///
     /// # Errors
     /// Any error aborts the revert; its message is shown to the operator.
     fn down(db: &Db, env: &Env) -> Result<()> {
-        let _ = (db, env);
-        Err(Error::msg(
-            "this migration is irreversible: it does not implement `down`",
-        ))
+        let _ = env;
+        db.schema().revert_recorded()
     }
 }
 

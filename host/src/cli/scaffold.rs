@@ -132,24 +132,24 @@ columns = [
 "#;
 
 const RUST_TEMPLATE: &str = r#"//! A wasmig migration. `wasmig up` builds it and runs `up` inside a
-//! transaction; `wasmig down` runs `down`. Returning `Err` rolls back.
+//! transaction; returning `Err` rolls everything back.
+//!
+//! Schema changes made through `db.schema()` are reverted by `wasmig down`
+//! from what the host recorded when they ran: no `down` to write. Implement
+//! `down` when `up` changes anything else (raw DDL, rows).
 
-use wasmig_guest::{Db, Env, Migration, Result, export_migration, params};
+use wasmig_guest::{Db, Env, Migration, Result, export_migration};
 
 struct ThisMigration;
 
 impl Migration for ThisMigration {
     fn up(db: &Db, env: &Env) -> Result<()> {
-        let p = db.placeholder(1);
-        let count: i64 = db.query_scalar(
-            &format!("SELECT count(*) FROM wasmig_migrations WHERE environment = {p}"),
-            &params![env.name()],
-        )?;
-        env.info(&format!("{count} migrations applied before this one"));
-        Ok(())
-    }
-
-    fn down(_db: &Db, _env: &Env) -> Result<()> {
+        db.schema().create_table("example_items", |t| {
+            t.id("id");
+            t.string("title", 200).not_null();
+            t.timestamps();
+        })?;
+        env.info("created example_items");
         Ok(())
     }
 }

@@ -19,6 +19,9 @@ pub enum Step {
     Up,
     /// What `down` runs.
     Down,
+    /// What a component's schema operations recorded to undo them (its
+    /// `down` replays it through `revert-recorded`).
+    Revert,
 }
 
 impl Step {
@@ -26,6 +29,7 @@ impl Step {
         match self {
             Step::Up => "up",
             Step::Down => "down",
+            Step::Revert => "revert",
         }
     }
 }

@@ -35,6 +35,8 @@ pub(super) enum PreparedBody {
         loaded: LoadedComponent,
         /// The component's bytes, which the ledger keeps as its down step.
         bytes: Vec<u8>,
+        /// Going down: what its schema operations recorded when applied.
+        kept_revert: Option<Revert>,
     },
     /// Schema operations, rendered against the database as they run (their
     /// policy checks happen then too).
@@ -124,6 +126,7 @@ impl Migrator {
                         Error::Runtime(format!("{} was not compiled", path.display()))
                     })?,
                     bytes,
+                    kept_revert: None,
                 },
             };
             let sandbox = self.policies.sandbox(source.version, source.path())?;

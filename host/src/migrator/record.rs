@@ -91,8 +91,22 @@ impl Migrator {
                         down,
                         no_transaction,
                     } => sql_steps(source, up, down.as_deref(), *no_transaction),
-                    PreparedBody::Component { loaded, bytes } => {
-                        component_steps(source, !loaded.transactional(), bytes.clone())
+                    PreparedBody::Component { loaded, bytes, .. } => {
+                        let mut steps =
+                            component_steps(source, !loaded.transactional(), bytes.clone());
+                        if let Some(revert) = revert
+                            && let Ok(json) = serde_json::to_vec(revert)
+                        {
+                            steps.push((
+                                ledger::Step::Revert,
+                                ledger::StoredStep {
+                                    path: source.path().display().to_string(),
+                                    no_transaction: false,
+                                    bytes: json,
+                                },
+                            ));
+                        }
+                        steps
                     }
                     PreparedBody::Schema { text, .. } => schema_steps(source, text, revert),
                 };

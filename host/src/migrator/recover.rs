@@ -251,20 +251,25 @@ impl Migrator {
                 ledger::record(&mut *db, &updated)
                     .await
                     .map_err(Error::db(context))?;
-                // A declarative migration's revert was recorded when it ran;
-                // the edit does not change it.
-                let kept_revert = match payload {
-                    Payload::Schema { .. } => {
-                        ledger::read_step(&mut *db, entry.version, ledger::Step::Down).await?
-                    }
-                    _ => None,
+                // What undoes its schema operations was recorded when it
+                // ran; the edit does not change it.
+                let recorded = match payload {
+                    Payload::Schema { .. } => Some(ledger::Step::Down),
+                    Payload::Component { .. } => Some(ledger::Step::Revert),
+                    Payload::Sql { .. } => None,
+                };
+                let kept_revert = match recorded {
+                    Some(step) => ledger::read_step(&mut *db, entry.version, step)
+                        .await?
+                        .map(|kept| (step, kept)),
+                    None => None,
                 };
                 ledger::remove_steps(&mut *db, entry.version)
                     .await
                     .map_err(Error::db(context))?;
                 let mut steps = steps_to_keep(source, payload)?;
                 if let Some(kept) = kept_revert {
-                    steps.push((ledger::Step::Down, kept));
+                    steps.push(kept);
                 }
                 let steps: Vec<_> = steps.iter().map(|(step, s)| (*step, s)).collect();
                 ledger::store_steps(&mut *db, entry.version, &steps)

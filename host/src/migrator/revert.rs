@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::payload::{Payload, checksum, read_payload};
+use super::prepare::PreparedBody;
 use super::{Migrator, RunReport, lost_lock};
 use crate::backend::Backend;
 use crate::error::Error;
@@ -74,11 +75,22 @@ impl Migrator {
                 && let Some(kept) =
                     ledger::read_step(&mut *db, *version, ledger::Step::Down).await?
             {
-                *revert = Some(kept_revert(*version, &kept.bytes)?);
+                *revert = Some(kept_revert_of(*version, &kept.bytes)?);
             }
         }
         refuse_irreversible(&sources, &payloads, &versions)?;
-        let prepared = self.prepare(&sources, &mut payloads, &versions)?;
+        let mut prepared = self.prepare(&sources, &mut payloads, &versions)?;
+        // A component's schema operations are undone from what they
+        // recorded, when its `down` asks for it.
+        for migration in &mut prepared {
+            if let PreparedBody::Component { kept_revert, .. } = &mut migration.body
+                && let Some(kept) =
+                    ledger::read_step(&mut *db, migration.source.version, ledger::Step::Revert)
+                        .await?
+            {
+                *kept_revert = Some(kept_revert_of(migration.source.version, &kept.bytes)?);
+            }
+        }
         let mut report = RunReport::default();
         for migration in &prepared {
             lost_lock(&lock)?;
@@ -148,7 +160,7 @@ impl Migrator {
                 Payload::Schema {
                     text: String::new(),
                     ops: Vec::new(),
-                    revert: Some(kept_revert(version, &down.bytes)?),
+                    revert: Some(kept_revert_of(version, &down.bytes)?),
                 },
             ),
         };
@@ -162,7 +174,7 @@ impl Migrator {
 }
 
 /// The recorded revert of declarative migration `version`.
-fn kept_revert(version: Version, bytes: &[u8]) -> Result<Revert, Error> {
+fn kept_revert_of(version: Version, bytes: &[u8]) -> Result<Revert, Error> {
     serde_json::from_slice(bytes).map_err(|e| {
         Error::Refused(format!(
             "the operations kept to revert migration {version} cannot be read ({e}); \

@@ -191,9 +191,12 @@ impl Attempt<'_, '_> {
             let reason = format!("cannot write the ledger: {e}");
             return Err(self.failure(reason, self.rolled_back()));
         }
-        if db.dialect() == Dialect::Sqlite
-            && matches!(self.migration.body, PreparedBody::Schema { .. })
-        {
+        let schema_ops = match &self.migration.body {
+            PreparedBody::Schema { .. } => true,
+            PreparedBody::Component { loaded, .. } => loaded.uses_schema(),
+            PreparedBody::Sql { .. } => false,
+        };
+        if db.dialect() == Dialect::Sqlite && schema_ops {
             match foreign_keys_off(db).await {
                 Ok(was_on) => self.foreign_keys_were_on.store(was_on, Ordering::Relaxed),
                 Err(e) => {
@@ -265,7 +268,11 @@ impl Attempt<'_, '_> {
                     .execute_schema(db, trace, ddl_mark, ops, revert.as_ref())
                     .await;
             }
-            PreparedBody::Component { loaded, .. } => {
+            PreparedBody::Component {
+                loaded,
+                kept_revert,
+                ..
+            } => {
                 let spec = RunSpec {
                     direction: self.direction,
                     version: self.migration.source.version,
@@ -278,6 +285,7 @@ impl Attempt<'_, '_> {
                     trace: trace.is_some(),
                     stop_before_ddl: false,
                     log_sql: self.migrator.log_sql,
+                    kept_revert: kept_revert.clone(),
                 };
                 let rt = match runtime() {
                     Ok(rt) => rt,
@@ -303,7 +311,7 @@ impl Attempt<'_, '_> {
                     },
                     digest: Some(result.digest),
                     trace: result.trace,
-                    revert: None,
+                    revert: result.revert,
                 }
             }
         };

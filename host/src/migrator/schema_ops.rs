@@ -105,7 +105,7 @@ impl Migrator {
             }
             let rendered = schema::render(dialect, &current, op).map_err(|e| name(&e))?;
             if rendered.rebuilt {
-                refuse_enforced_foreign_keys(db)
+                schema::foreign_keys::refuse_enforced(db)
                     .await
                     .map_err(|e| name(&e))?;
                 rebuilt = true;
@@ -118,12 +118,12 @@ impl Migrator {
             }
             let after = schema::introspect(db, None).await.map_err(read_schema)?;
             if let Some(inverse) = inverses.last_mut() {
-                restore_collateral(&current, &after, op, inverse);
+                schema::restore_collateral(&current, &after, op, inverse);
             }
             current = after;
         }
         if rebuilt {
-            foreign_key_check(db).await?;
+            schema::foreign_keys::check(db).await?;
         }
         if let Some(revert) = &mut run.revert {
             revert.ops = inverses.into_iter().rev().flatten().collect();
@@ -194,39 +194,6 @@ pub(super) async fn render_only(db: &mut dyn Backend, ops: &[Op]) -> Result<Vec<
     Ok(statements)
 }
 
-/// Indexes the engine dropped by itself (MySQL drops the index it made for
-/// a foreign key once another index can serve the key) come back first
-/// when the operation is undone.
-fn restore_collateral(before: &Schema, after: &Schema, op: &Op, inverse: &mut Vec<Op>) {
-    let (Some(table), Some(old)) = (op.table(), op.table().and_then(|t| before.table(t))) else {
-        return;
-    };
-    let Some(new) = after.table(table) else {
-        return;
-    };
-    let restored = |name: &str| {
-        inverse
-            .iter()
-            .any(|o| matches!(o, Op::CreateIndex { name: n, .. } if n == name))
-    };
-    let dropped_by_op = |name: &str| matches!(op, Op::DropIndex { name: n, .. } if n == name);
-    let lost: Vec<Op> = old
-        .indexes
-        .iter()
-        .filter(|i| new.index(&i.name).is_none())
-        .filter(|i| !restored(&i.name) && !dropped_by_op(&i.name))
-        .map(|i| Op::CreateIndex {
-            table: table.to_owned(),
-            name: i.name.clone(),
-            columns: i.columns.clone(),
-            unique: i.unique,
-            predicate: i.predicate.clone(),
-            using: i.using.clone(),
-        })
-        .collect();
-    inverse.splice(0..0, lost);
-}
-
 /// Checks every operation up to the first raw `sql` one (whose effect on
 /// the schema is unknown) against the model, in order.
 fn check_all(current: &Schema, dialect: Dialect, ops: &[Op]) -> Result<(), String> {
@@ -246,75 +213,4 @@ fn check_all(current: &Schema, dialect: Dialect, ops: &[Op]) -> Result<(), Strin
     Ok(())
 }
 
-/// A SQLite rebuild drops the old table: with foreign keys enforced that
-/// would delete the children of an `ON DELETE CASCADE` key. The migrator
-/// switches enforcement off before the transaction; this is the guard.
-async fn refuse_enforced_foreign_keys(db: &mut dyn Backend) -> Result<(), String> {
-    let rows = db
-        .query("PRAGMA foreign_keys", &[])
-        .await
-        .map_err(|e| e.to_string())?;
-    let on = matches!(
-        rows.rows.first().and_then(|r| r.first()),
-        Some(crate::backend::Value::Int(1))
-    );
-    if on {
-        return Err(
-            "this change rebuilds the table, and foreign keys are enforced inside \
-                    the transaction (where SQLite cannot switch them off): the rebuild would \
-                    delete the rows of ON DELETE CASCADE children. Apply it with `wasmig up`, \
-                    which switches enforcement off first"
-                .to_owned(),
-        );
-    }
-    Ok(())
-}
-
-/// After a rebuild: every foreign key still holds.
-async fn foreign_key_check(db: &mut dyn Backend) -> Result<(), String> {
-    let rows = db
-        .query(
-            "SELECT \"table\", rowid, parent FROM pragma_foreign_key_check LIMIT 5",
-            &[],
-        )
-        .await
-        .map_err(|e| format!("cannot check foreign keys: {e}"))?;
-    if rows.rows.is_empty() {
-        return Ok(());
-    }
-    let found: Vec<String> = rows
-        .rows
-        .iter()
-        .map(|r| {
-            let cell = |i: usize| match r.get(i) {
-                Some(crate::backend::Value::Text(s)) => s.clone(),
-                Some(crate::backend::Value::Int(n)) => n.to_string(),
-                _ => "?".to_owned(),
-            };
-            format!(
-                "a row of `{}` (rowid {}) points at a missing `{}` row",
-                cell(0),
-                cell(1),
-                cell(2)
-            )
-        })
-        .collect();
-    Err(format!(
-        "the foreign keys do not hold after the change: {}",
-        found.join("; ")
-    ))
-}
-
-/// SQLite: whether foreign keys are enforced on the connection; switches
-/// enforcement off (outside any transaction) and returns whether it was on.
-pub(super) async fn foreign_keys_off(db: &mut dyn Backend) -> Result<bool, DbError> {
-    let rows = db.query("PRAGMA foreign_keys", &[]).await?;
-    let on = matches!(
-        rows.rows.first().and_then(|r| r.first()),
-        Some(crate::backend::Value::Int(1))
-    );
-    if on {
-        db.execute_script("PRAGMA foreign_keys = OFF").await?;
-    }
-    Ok(on)
-}
+pub(super) use crate::schema::foreign_keys::switch_off as foreign_keys_off;

@@ -3,7 +3,7 @@
 
 use super::payload::read_all;
 use super::prepare::{Prepared, PreparedBody};
-use super::schema_ops::{Target, render_only};
+use super::schema_ops::{Target, foreign_keys_off, render_only};
 use super::script::run_script;
 use super::{Migrator, runtime};
 use crate::backend::{Backend, Dialect};
@@ -45,6 +45,10 @@ impl Migrator {
         mut db: Box<dyn Backend>,
         prepared: &[Prepared<'_>],
     ) -> (Box<dyn Backend>, Result<Vec<PlannedMigration>, Error>) {
+        let enforced = match unenforce_for_rebuilds(&mut *db, prepared).await {
+            Ok(enforced) => enforced,
+            Err(e) => return (db, Err(e)),
+        };
         let context = "starting the simulation's transaction";
         if let Err(e) = db.begin().await {
             return (db, Err(Error::db(context)(e)));
@@ -111,6 +115,9 @@ impl Migrator {
         if let Err(e) = db.rollback().await {
             return (db, Err(Error::db("rolling the simulation back")(e)));
         }
+        if enforced && let Err(e) = db.execute_script("PRAGMA foreign_keys = ON").await {
+            return (db, Err(Error::db("switching foreign keys back on")(e)));
+        }
         (db, Ok(planned))
     }
 
@@ -161,6 +168,7 @@ impl Migrator {
                         trace: true,
                         stop_before_ddl: db.dialect() == Dialect::Mysql,
                         log_sql: self.log_sql,
+                        kept_revert: None,
                     };
                     match runtime() {
                         Ok(rt) => {
@@ -219,4 +227,25 @@ async fn rendered_only(
         }
         Err(reason) => Simulation::Failed { reason },
     }
+}
+
+/// SQLite table rebuilds need foreign keys unenforced, which cannot change
+/// once the transaction is open (see `schema::foreign_keys`): a plan with
+/// schema operations switches enforcement off, as `up` does for those
+/// migrations. Returns whether it was on.
+async fn unenforce_for_rebuilds(
+    db: &mut dyn Backend,
+    prepared: &[Prepared<'_>],
+) -> Result<bool, Error> {
+    let rebuilds = prepared.iter().any(|m| match &m.body {
+        PreparedBody::Schema { .. } => true,
+        PreparedBody::Component { loaded, .. } => loaded.uses_schema(),
+        PreparedBody::Sql { .. } => false,
+    });
+    if db.dialect() != Dialect::Sqlite || !rebuilds {
+        return Ok(false);
+    }
+    foreign_keys_off(db)
+        .await
+        .map_err(Error::db("switching foreign keys off"))
 }

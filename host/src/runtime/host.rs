@@ -76,6 +76,8 @@ pub(crate) struct GuestState {
     pub(crate) log_sql: bool,
     /// Rows changed by the migration's writes.
     pub(crate) rows_changed: u64,
+    /// What the guest's schema operations recorded to undo them.
+    pub(crate) schema: super::schema_state::SchemaState,
 }
 
 /// How many distinct allowed statements a run remembers.
@@ -120,6 +122,9 @@ impl GuestState {
                 self.allowed.clear();
             }
             self.allowed.insert(sql.to_owned());
+        }
+        if !self.schema.running && policy::is_ddl(sql) && self.schema.raw_ddl.is_none() {
+            self.schema.raw_ddl = Some(sql.chars().take(80).collect());
         }
         self.digest.update(call.as_bytes());
         digest_text(&mut self.digest, sql);
@@ -257,7 +262,7 @@ impl GuestState {
     }
 }
 
-fn wit_error(err: DbError) -> types::DbError {
+pub(super) fn wit_error(err: DbError) -> types::DbError {
     convert::db_error_to_wit(err)
 }
 

@@ -7,6 +7,9 @@ mod host;
 mod limiter;
 mod outcome;
 mod sandbox;
+mod schema_host;
+mod schema_ops;
+mod schema_state;
 pub mod world;
 
 use std::path::Path;
@@ -55,6 +58,7 @@ pub struct ComponentRuntime {
 pub struct LoadedComponent {
     pre: bindings::MigrationPre<GuestState>,
     no_transaction: bool,
+    uses_schema: bool,
 }
 
 impl LoadedComponent {
@@ -62,6 +66,12 @@ impl LoadedComponent {
     /// unless it opted out).
     pub fn transactional(&self) -> bool {
         !self.no_transaction
+    }
+
+    /// Whether the component imports the `schema` interface (so its
+    /// operations may rebuild SQLite tables).
+    pub fn uses_schema(&self) -> bool {
+        self.uses_schema
     }
 }
 
@@ -96,6 +106,9 @@ pub(crate) struct RunSpec {
     pub(crate) stop_before_ddl: bool,
     /// Report every statement as an event.
     pub(crate) log_sql: bool,
+    /// Going down: what the migration's schema operations recorded when it
+    /// was applied.
+    pub(crate) kept_revert: Option<crate::schema::Revert>,
 }
 
 /// The connection, handed back, and how the run went.
@@ -115,6 +128,8 @@ pub(crate) struct RunResult {
     pub(crate) stopped_before_ddl: Option<String>,
     /// Rows changed by its writes.
     pub(crate) rows_changed: u64,
+    /// Going up: what undoes its schema operations, when it ran any.
+    pub(crate) revert: Option<crate::schema::Revert>,
 }
 
 /// How often the engine's epoch advances: the granularity of the wall-clock
@@ -230,6 +245,10 @@ impl ComponentRuntime {
             LoadedComponent {
                 pre,
                 no_transaction: shape.no_transaction,
+                uses_schema: shape
+                    .imports
+                    .iter()
+                    .any(|i| i.starts_with("wasmig:migration/schema@")),
             },
             origin,
         ))
@@ -288,6 +307,7 @@ impl ComponentRuntime {
             trace: state.trace,
             stopped_before_ddl: state.stopped_before_ddl,
             rows_changed: state.rows_changed,
+            revert: state.schema.revert(),
         }
     }
 
@@ -342,6 +362,10 @@ fn guest_state(
         stopped_before_ddl: None,
         log_sql: spec.log_sql,
         rows_changed: 0,
+        schema: schema_state::SchemaState {
+            kept: spec.kept_revert.clone(),
+            ..schema_state::SchemaState::default()
+        },
     }
 }
 

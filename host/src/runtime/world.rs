@@ -3,7 +3,7 @@
 use wasmparser::{Parser, Payload};
 
 /// The package version of the contract this host implements.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.1.1";
 
 /// A component's top-level imports and exports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -101,19 +101,27 @@ pub fn check(shape: &ComponentShape) -> Result<(), String> {
         } else if !import.starts_with("wasi:") {
             return Err(format!(
                 "it imports `{import}`, which a migration cannot use: the sandbox provides \
-                 only wasmig:migration/{{db,env,types}} and WASI's basics"
+                 only wasmig:migration/{{db,env,schema,types}} and WASI's basics"
             ));
         }
     }
     Ok(())
 }
 
-/// Whether a guest built against `version` runs on this host (same major
-/// and, while the major is 0, the same minor).
+/// Whether a guest built against `version` runs on this host: the same
+/// major and minor (while the major is 0), and a patch this host has
+/// reached (each patch only adds to the contract).
 fn compatible(version: &str) -> bool {
-    let mut ours = CONTRACT_VERSION.split('.');
-    let mut theirs = version.split('.');
-    ours.next() == theirs.next() && ours.next() == theirs.next()
+    let parts = |v: &str| -> Option<(u64, u64, u64)> {
+        let mut it = v.split('.').map(|p| p.parse::<u64>().ok());
+        Some((it.next()??, it.next()??, it.next()??))
+    };
+    match (parts(CONTRACT_VERSION), parts(version)) {
+        (Some(ours), Some(theirs)) => {
+            ours.0 == theirs.0 && ours.1 == theirs.1 && theirs.2 <= ours.2
+        }
+        _ => false,
+    }
 }
 
 fn list_or_nothing(names: &[String]) -> String {
@@ -155,8 +163,21 @@ mod tests {
 
     #[test]
     fn a_newer_contract_is_refused() {
-        let s = shape_of(&["wasmig:migration/db@0.2.0"], &["up", "down"]);
-        assert!(check(&s).unwrap_err().contains("upgrade wasmig"));
+        for newer in ["0.2.0", "0.1.2", "1.1.0"] {
+            let s = shape_of(&[&format!("wasmig:migration/db@{newer}")], &["up", "down"]);
+            assert!(check(&s).unwrap_err().contains("upgrade wasmig"), "{newer}");
+        }
+    }
+
+    #[test]
+    fn every_earlier_patch_of_the_contract_is_accepted() {
+        for older in ["0.1.0", "0.1.1"] {
+            let s = shape_of(
+                &[&format!("wasmig:migration/schema@{older}")],
+                &["up", "down"],
+            );
+            assert_eq!(check(&s), Ok(()), "{older}");
+        }
     }
 
     #[test]

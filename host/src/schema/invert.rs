@@ -393,3 +393,36 @@ fn restore_constraint(t: &Table, constraint: &str) -> Result<Op, OpError> {
         t.name
     )))
 }
+
+/// Indexes the engine dropped by itself (MySQL drops the index it made for
+/// a foreign key once another index can serve the key) come back first
+/// when the operation is undone.
+pub fn restore_collateral(before: &Schema, after: &Schema, op: &Op, inverse: &mut Vec<Op>) {
+    let (Some(table), Some(old)) = (op.table(), op.table().and_then(|t| before.table(t))) else {
+        return;
+    };
+    let Some(new) = after.table(table) else {
+        return;
+    };
+    let restored = |name: &str| {
+        inverse
+            .iter()
+            .any(|o| matches!(o, Op::CreateIndex { name: n, .. } if n == name))
+    };
+    let dropped_by_op = |name: &str| matches!(op, Op::DropIndex { name: n, .. } if n == name);
+    let lost: Vec<Op> = old
+        .indexes
+        .iter()
+        .filter(|i| new.index(&i.name).is_none())
+        .filter(|i| !restored(&i.name) && !dropped_by_op(&i.name))
+        .map(|i| Op::CreateIndex {
+            table: table.to_owned(),
+            name: i.name.clone(),
+            columns: i.columns.clone(),
+            unique: i.unique,
+            predicate: i.predicate.clone(),
+            using: i.using.clone(),
+        })
+        .collect();
+    inverse.splice(0..0, lost);
+}

@@ -11,6 +11,7 @@
 //! - [`render`]: writing a model, or an operation, as an engine's DDL.
 
 pub mod apply;
+pub mod foreign_keys;
 pub mod introspect;
 pub mod invert;
 pub mod model;
@@ -21,7 +22,7 @@ pub mod types;
 
 pub use apply::{OpError, apply};
 pub use introspect::introspect;
-pub use invert::{Inverse, Revert, invert};
+pub use invert::{Inverse, Revert, invert, restore_collateral};
 pub use model::{
     Action, Check, Column, EnumType, ForeignKey, Index, Object, PrimaryKey, Schema, Table, Unique,
 };
