@@ -45,48 +45,76 @@ fn a_0_1_0_component_applies_and_reverts_on_mariadb() {
     contract_0_1_0_on(Engine::Mysql);
 }
 
+const SHOP_USERS: &str = r#"
+[[op]]
+op = "create_table"
+table = "shop_users"
+columns = [
+  { name = "id", type = "bigint", identity = true, primary_key = true },
+  { name = "email", type = "string(255)", nullable = false, unique = true },
+]
+"#;
+
 /// A component that changes its schema through the builder only, with no
 /// `down`: `wasmig down` undoes it from what the host recorded, leaving the
-/// schema exactly as before.
+/// schema exactly as before and the rows that were there.
 fn builder_without_down_on(engine: Engine) {
     let p = Project::on(engine);
+    fs::write(p.migrations.join("0001_users.schema.toml"), SHOP_USERS).unwrap();
     p.wasmig(&["up"]).ok();
+    p.db.apply_natively(
+        "INSERT INTO shop_users (email) VALUES ('bob@example.com'), ('eve@example.com');",
+    );
     let before = support::schema_json(&p);
-    p.component("0001_shop", "schema_builder");
+    p.component("0002_shop", "schema_builder");
     // MySQL's plan stops before the first DDL statement, which it cannot
     // roll back.
     p.wasmig(&["plan"])
         .ok()
-        .says(&["CREATE TABLE", "shop_users"]);
+        .says(&["CREATE TABLE", "shop_orders"]);
     p.wasmig(&["up"]).ok().says(&["shop_orders has 6 columns"]);
     assert_eq!(p.db.column("SELECT count(*) FROM shop_orders"), ["1"]);
     let applied: serde_json::Value = serde_json::from_str(&support::schema_json(&p)).unwrap();
-    let orders = applied["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "shop_orders")
-        .unwrap();
-    let types: Vec<&str> = orders["columns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["type"].as_str().unwrap())
-        .collect();
+    let columns = |table: &str| -> Vec<String> {
+        applied["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == table)
+            .unwrap()["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    c["name"].as_str().unwrap(),
+                    c["type"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
     assert_eq!(
-        types,
+        columns("shop_orders"),
         [
-            "uuid",
-            "decimal(12,2)",
-            "bigint",
-            "enum('new','paid')",
-            "timestamp",
-            "timestamp"
+            "id uuid",
+            "total decimal(12,2)",
+            "user_id bigint",
+            "status enum('new','paid')",
+            "created_at timestamp",
+            "updated_at timestamp"
         ],
         "{engine:?}"
     );
+    assert_eq!(columns("shop_users").last().unwrap(), "nickname string(50)");
     p.wasmig(&["down"]).ok();
     assert_eq!(support::schema_json(&p), before, "{engine:?}");
+    // The users that were there are still there (the row the migration
+    // inserted stays too: recorded operations undo the schema, not rows).
+    assert_eq!(
+        p.db.column("SELECT email FROM shop_users ORDER BY id"),
+        ["bob@example.com", "eve@example.com", "ann@example.com"]
+    );
 }
 
 #[test]
@@ -139,8 +167,9 @@ fn policies_apply_to_builder_operations() {
     let p = Project::new();
     p.config("[[policy]]\nname = \"vendor\"\npaths = [\"*_acme_*\"]\nstatements = [\"select\", \"insert\", \"create\"]\ntables = [\"acme_*\"]\n");
     p.component("0001_acme_shop", "schema_builder");
+    p.wasmig(&["plan"]).fails().says(&["refused", "shop_users"]);
     p.wasmig(&["up"])
         .fails()
-        .says(&["migration 1", "shop_users"]);
+        .says(&["migration 1", "refused", "shop_users"]);
     assert!(!p.db.has_table("shop_users"));
 }

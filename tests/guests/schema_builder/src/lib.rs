@@ -27,7 +27,10 @@ impl Migration for Builder {
             &format!("INSERT INTO shop_users (email) VALUES ({})", p(1)),
             &params!["ann@example.com"],
         )?;
-        let user: i64 = db.query_scalar("SELECT id FROM shop_users", &[])?;
+        let user: i64 = db.query_scalar(
+            &format!("SELECT id FROM shop_users WHERE email = {}", p(1)),
+            &params!["ann@example.com"],
+        )?;
         db.execute(
             &format!(
                 "INSERT INTO shop_orders (id, total, user_id) VALUES ({}, {}, {})",
