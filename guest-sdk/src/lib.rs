@@ -29,6 +29,10 @@
 //!
 //! export_migration!(Backfill);
 //! ```
+//!
+//! Schema changes go through [`Db::schema`] (see [`schema`]): portable
+//! operations the host renders for the connected engine and records how to
+//! undo, so a migration made only of them needs no `down`.
 
 mod bulk;
 mod db;

@@ -307,8 +307,10 @@ impl TableBuilder {
         self.column(name, "json")
     }
 
-    /// A `bigint` column `name` referencing `table.column`; its key's
-    /// actions are set on what this returns.
+    /// A nullable `bigint` column `name` referencing `table.column` (use
+    /// [`TableBuilder::column`] and [`Schema::apply`] with
+    /// [`Op::AddForeignKey`] for other key types); its key's actions are
+    /// set on what this returns.
     pub fn references(&mut self, name: &str, table: &str, column: &str) -> KeyBuilder<'_> {
         self.column(name, "bigint");
         self.foreign_keys.push(host::ForeignKey {
