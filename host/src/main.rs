@@ -129,6 +129,35 @@ struct SchemaArgs {
 enum SchemaAction {
     /// Print the live database's schema (without wasmig's own tables)
     Dump(DumpArgs),
+    /// Print the operations that turn one schema into another (by default, the live
+    /// database's into `--to`): as a declarative migration file, JSON, or the SQL they run
+    Diff(DiffArgs),
+}
+
+#[derive(Args, Debug)]
+struct DiffArgs {
+    /// The schema to start from: a state file written by `schema dump --format toml|json`
+    /// [default: the live database]
+    #[arg(long, value_name = "FILE")]
+    from: Option<std::path::PathBuf>,
+    /// The schema to arrive at: a state file written by `schema dump --format toml|json`
+    #[arg(long, value_name = "FILE")]
+    to: std::path::PathBuf,
+    /// A table or column that was renamed, not dropped and added: `old:new` or
+    /// `table.old:table.new` (repeatable; renames are never guessed)
+    #[arg(long = "rename", value_name = "OLD:NEW")]
+    renames: Vec<String>,
+    /// `toml`: a declarative migration (`.schema.toml`); `json`: the operations; `sql`: the
+    /// statements they run on this database's engine
+    #[arg(long, value_enum, default_value_t = DiffFormat::Toml)]
+    format: DiffFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum DiffFormat {
+    Toml,
+    Json,
+    Sql,
 }
 
 #[derive(Args, Debug)]

@@ -178,20 +178,9 @@ impl Migrator {
 /// plan where the engine cannot roll DDL back).
 pub(super) async fn render_only(db: &mut dyn Backend, ops: &[Op]) -> Result<Vec<String>, String> {
     let dialect = db.dialect();
-    let mut model = schema::introspect(db, None).await.map_err(read_schema)?;
+    let model = schema::introspect(db, None).await.map_err(read_schema)?;
     check_all(&model, dialect, ops)?;
-    let mut statements = Vec::new();
-    for (i, op) in ops.iter().enumerate() {
-        let rendered = schema::render(dialect, &model, op)
-            .map_err(|e| format!("operation {} ({}): {e}", i + 1, op.describe()))?;
-        statements.extend(rendered.statements);
-        if matches!(op, Op::Sql { .. }) {
-            break;
-        }
-        schema::apply(&mut model, dialect, op)
-            .map_err(|e| format!("operation {} ({}): {e}", i + 1, op.describe()))?;
-    }
-    Ok(statements)
+    schema::render::render_all(dialect, &model, ops).map_err(|e| e.to_string())
 }
 
 /// Checks every operation up to the first raw `sql` one (whose effect on

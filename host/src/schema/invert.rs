@@ -65,6 +65,10 @@ fn restore_key(table: &str, key: &ForeignKey) -> Op {
 
 /// The operation that recreates `t` as it is, with its keys, indexes and
 /// constraints (not its rows).
+pub fn restore_table_op(t: &Table) -> Op {
+    restore_table(t)
+}
+
 fn restore_table(t: &Table) -> Op {
     Op::CreateTable {
         table: t.name.clone(),

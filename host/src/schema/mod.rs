@@ -11,6 +11,7 @@
 //! - [`render`]: writing a model, or an operation, as an engine's DDL.
 
 pub mod apply;
+pub mod diff;
 pub mod foreign_keys;
 pub mod introspect;
 pub mod invert;
@@ -21,6 +22,7 @@ pub mod render;
 pub mod types;
 
 pub use apply::{OpError, apply};
+pub use diff::{Rename, diff};
 pub use introspect::introspect;
 pub use invert::{Inverse, Revert, invert, restore_collateral};
 pub use model::{

@@ -14,7 +14,7 @@ mod rebuild;
 
 pub use crate::schema::names::{enum_type_name, foreign_key_name};
 pub use dump::schema_sql;
-pub use ops::{Rendered, render};
+pub use ops::{Rendered, render, render_all};
 
 use crate::backend::Dialect;
 use crate::schema::model::{Check, Column, ForeignKey, Index, PrimaryKey, Table, Unique};

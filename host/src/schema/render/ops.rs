@@ -38,6 +38,27 @@ pub fn render(dialect: Dialect, before: &Schema, op: &Op) -> Result<Rendered, Op
     Ok(out)
 }
 
+/// The statements of `ops` in order, each rendered for the model as the
+/// ones before it left it (without a database: the model stands in for
+/// it). A raw `sql` operation ends the rendering, as its effect on the
+/// schema is unknown.
+///
+/// # Errors
+/// The first operation that cannot work, named.
+pub fn render_all(dialect: Dialect, start: &Schema, ops: &[Op]) -> Result<Vec<String>, OpError> {
+    let mut model = start.clone();
+    let mut statements = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        let name = |e: OpError| OpError(format!("operation {} ({}): {e}", i + 1, op.describe()));
+        statements.extend(render(dialect, &model, op).map_err(name)?.statements);
+        if matches!(op, Op::Sql { .. }) {
+            break;
+        }
+        apply(&mut model, dialect, op).map_err(name)?;
+    }
+    Ok(statements)
+}
+
 /// The table `name` of a model that `apply` just checked.
 fn get<'a>(schema: &'a Schema, name: &str) -> &'a Table {
     static EMPTY: std::sync::OnceLock<Table> = std::sync::OnceLock::new();

@@ -1,0 +1,251 @@
+//! The operations that turn one schema into another: `diff(A, B)` applied
+//! to a database whose schema is A leaves one whose schema is B.
+//!
+//! Tables, columns, indexes and constraints are matched by name (SQLite's
+//! unnamed foreign keys and unique constraints by their columns). A rename
+//! is never guessed: a table or column that is only in B is created, one
+//! only in A is dropped, unless `renames` says they are the same.
+//!
+//! The order keeps every step valid: keys and indexes that go are dropped
+//! first, then tables, then columns change, then new tables are created
+//! without their foreign keys, then indexes, unique and check constraints
+//! are added, and foreign keys last (so tables may point at each other).
+
+use super::invert::restore_table_op;
+use super::model::{ForeignKey, Index, Schema, Table};
+use super::ops::{ColumnSpec, Op};
+
+/// A rename the diff is told about: `table` or `table.column`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rename {
+    /// The old name (`users` or `users.email`).
+    pub from: String,
+    /// The new name, in the same form.
+    pub to: String,
+}
+
+/// The operations that turn `from` into `to`.
+pub fn diff(from: &Schema, to: &Schema, renames: &[Rename]) -> Vec<Op> {
+    let mut from = from.clone();
+    let mut ops = Vec::new();
+    apply_renames(&mut from, renames, &mut ops);
+    for a in &from.tables {
+        if let Some(b) = to.table(&a.name) {
+            dropped_parts(a, b, &mut ops);
+        }
+    }
+    for a in from.tables.iter().filter(|a| to.table(&a.name).is_none()) {
+        ops.push(Op::DropTable {
+            table: a.name.clone(),
+            cascade: true,
+        });
+    }
+    for a in &from.tables {
+        if let Some(b) = to.table(&a.name) {
+            columns(a, b, &mut ops);
+        }
+    }
+    for b in to.tables.iter().filter(|b| from.table(&b.name).is_none()) {
+        ops.push(created_without_keys(b));
+    }
+    for b in &to.tables {
+        added_parts(from.table(&b.name), b, &mut ops);
+    }
+    for b in &to.tables {
+        let a = from.table(&b.name);
+        for key in b
+            .foreign_keys
+            .iter()
+            .filter(|k| a.is_none_or(|a| !has_key(a, k)))
+        {
+            ops.push(add_key(&b.name, key));
+        }
+    }
+    ops
+}
+
+/// The foreign keys, indexes and constraints of `a` that `b` does not have.
+fn dropped_parts(a: &Table, b: &Table, ops: &mut Vec<Op>) {
+    for key in a.foreign_keys.iter().filter(|k| !has_key(b, k)) {
+        ops.push(Op::DropForeignKey {
+            table: a.name.clone(),
+            name: key.name.clone(),
+            columns: if key.name.is_some() {
+                Vec::new()
+            } else {
+                key.columns.clone()
+            },
+        });
+    }
+    for index in a.indexes.iter().filter(|i| b.index(&i.name) != Some(*i)) {
+        ops.push(Op::DropIndex {
+            table: a.name.clone(),
+            name: index.name.clone(),
+        });
+    }
+    let uniques = a
+        .uniques
+        .iter()
+        .filter(|u| !b.uniques.contains(u))
+        .map(|u| &u.name);
+    let checks = a
+        .checks
+        .iter()
+        .filter(|c| !b.checks.contains(c))
+        .map(|c| &c.name);
+    for name in uniques.chain(checks).flatten() {
+        ops.push(Op::DropConstraint {
+            table: a.name.clone(),
+            name: name.clone(),
+        });
+    }
+}
+
+/// A new table with its columns and constraints; its indexes and foreign
+/// keys come later, with the others.
+fn created_without_keys(b: &Table) -> Op {
+    match restore_table_op(b) {
+        Op::CreateTable {
+            table,
+            columns,
+            primary_key,
+            primary_key_name,
+            uniques,
+            checks,
+            ..
+        } => Op::CreateTable {
+            table,
+            columns,
+            primary_key,
+            primary_key_name,
+            timestamps: false,
+            indexes: Vec::new(),
+            foreign_keys: Vec::new(),
+            uniques,
+            checks,
+        },
+        other => other,
+    }
+}
+
+/// The indexes of `b` that `a` (if it exists) does not have, and its
+/// unique and check constraints.
+fn added_parts(a: Option<&Table>, b: &Table, ops: &mut Vec<Op>) {
+    let new = |index: &&Index| a.is_none_or(|a| a.index(&index.name) != Some(*index));
+    for index in b.indexes.iter().filter(new) {
+        ops.push(create_index(&b.name, index));
+    }
+    let Some(a) = a else {
+        return;
+    };
+    for unique in b.uniques.iter().filter(|u| !a.uniques.contains(u)) {
+        if let Some(name) = &unique.name {
+            ops.push(Op::AddUnique {
+                table: b.name.clone(),
+                name: name.clone(),
+                columns: unique.columns.clone(),
+            });
+        }
+    }
+    for check in b.checks.iter().filter(|c| !a.checks.contains(c)) {
+        if let Some(name) = &check.name {
+            ops.push(Op::AddCheck {
+                table: b.name.clone(),
+                name: name.clone(),
+                expression: check.expression.clone(),
+            });
+        }
+    }
+}
+
+/// Renames first, so the rest of the diff compares like with like.
+fn apply_renames(from: &mut Schema, renames: &[Rename], ops: &mut Vec<Op>) {
+    for rename in renames {
+        match (rename.from.split_once('.'), rename.to.split_once('.')) {
+            (Some((table, column)), Some((_, to))) => {
+                if let Some(c) = from.table_mut(table).and_then(|t| t.column_mut(column)) {
+                    c.name = to.to_owned();
+                    ops.push(Op::RenameColumn {
+                        table: table.to_owned(),
+                        column: column.to_owned(),
+                        to: to.to_owned(),
+                    });
+                }
+            }
+            _ => {
+                if let Some(t) = from.table_mut(&rename.from) {
+                    t.name.clone_from(&rename.to);
+                    ops.push(Op::RenameTable {
+                        table: rename.from.clone(),
+                        to: rename.to.clone(),
+                    });
+                }
+            }
+        }
+    }
+    from.sort();
+}
+
+fn has_key(table: &Table, key: &ForeignKey) -> bool {
+    table.foreign_keys.iter().any(|k| k == key)
+}
+
+fn create_index(table: &str, index: &Index) -> Op {
+    Op::CreateIndex {
+        table: table.to_owned(),
+        name: index.name.clone(),
+        columns: index.columns.clone(),
+        unique: index.unique,
+        predicate: index.predicate.clone(),
+        using: index.using.clone(),
+    }
+}
+
+fn add_key(table: &str, key: &ForeignKey) -> Op {
+    Op::AddForeignKey {
+        table: table.to_owned(),
+        name: key.name.clone(),
+        columns: key.columns.clone(),
+        references: key.references.clone(),
+        referenced_columns: key.referenced_columns.clone(),
+        on_delete: key.on_delete,
+        on_update: key.on_update,
+    }
+}
+
+/// Columns that go, change and come, in that order.
+fn columns(a: &Table, b: &Table, ops: &mut Vec<Op>) {
+    for column in a.columns.iter().filter(|c| b.column(&c.name).is_none()) {
+        ops.push(Op::DropColumn {
+            table: a.name.clone(),
+            column: column.name.clone(),
+            revert_default: None,
+        });
+    }
+    for new in &b.columns {
+        let Some(old) = a.column(&new.name) else {
+            ops.push(Op::AddColumn {
+                table: a.name.clone(),
+                column: ColumnSpec::of(new),
+            });
+            continue;
+        };
+        if old == new {
+            continue;
+        }
+        let retype = old.native != new.native;
+        ops.push(Op::AlterColumn {
+            table: a.name.clone(),
+            column: new.name.clone(),
+            portable: None,
+            native: retype.then(|| new.native.clone()),
+            nullable: (old.nullable != new.nullable).then_some(new.nullable),
+            default: if old.default == new.default {
+                None
+            } else {
+                new.default.clone()
+            },
+            drop_default: old.default.is_some() && new.default.is_none(),
+        });
+    }
+}
