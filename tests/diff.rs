@@ -216,6 +216,11 @@ fn diff_property_on(engine: Engine) {
             .wasmig(&["schema", "diff", "--to", b_path.to_str().unwrap()])
             .ok()
             .stdout;
+        if diff.trim().is_empty() {
+            // B's operations undid each other (an index made and dropped).
+            assert_eq!(schema_b, schema_a, "an empty diff: {context}");
+            continue;
+        }
         fs::write(p.migrations.join("0003_diff.schema.toml"), &diff).unwrap();
         let context = format!("{context}\ndiff(A, B):\n{diff}");
         p.wasmig(&["up"]).ok();

@@ -215,7 +215,13 @@ fn add_key(table: &str, key: &ForeignKey) -> Op {
 
 /// Columns that go, change and come, in that order.
 fn columns(a: &Table, b: &Table, ops: &mut Vec<Op>) {
-    for column in a.columns.iter().filter(|c| b.column(&c.name).is_none()) {
+    // Last first, so a revert adds them back in their order.
+    for column in a
+        .columns
+        .iter()
+        .rev()
+        .filter(|c| b.column(&c.name).is_none())
+    {
         ops.push(Op::DropColumn {
             table: a.name.clone(),
             column: column.name.clone(),

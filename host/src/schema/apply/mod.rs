@@ -154,6 +154,11 @@ fn drop_index(
     name: &str,
 ) -> Result<(), OpError> {
     let t = table_mut(schema, table)?;
+    let served_before: Vec<bool> = t
+        .foreign_keys
+        .iter()
+        .map(|k| served(t, &k.columns))
+        .collect();
     let before = t.indexes.len();
     t.indexes.retain(|i| i.name != name);
     if t.indexes.len() == before {
@@ -161,14 +166,12 @@ fn drop_index(
     }
     // MySQL keeps an index on every foreign key's columns.
     if dialect == Dialect::Mysql {
-        let served = |columns: &Vec<String>| {
-            t.indexes
-                .iter()
-                .map(|i| &i.columns)
-                .chain(t.primary_key.as_ref().map(|k| &k.columns))
-                .any(|c| c.starts_with(columns))
-        };
-        if let Some(key) = t.foreign_keys.iter().find(|k| !served(&k.columns)) {
+        let lost = t
+            .foreign_keys
+            .iter()
+            .zip(served_before)
+            .find(|(k, was)| *was && !served(t, &k.columns));
+        if let Some((key, _)) = lost {
             return fail(format!(
                 "MySQL needs an index on the columns of foreign key `{}` ({}), and `{name}` is \
                  the only one: drop the foreign key first, or create another index on them",
@@ -178,6 +181,35 @@ fn drop_index(
         }
     }
     Ok(())
+}
+
+/// Whether an index (or the primary key) starts with `columns`.
+fn served(t: &Table, columns: &[String]) -> bool {
+    t.indexes
+        .iter()
+        .map(|i| &i.columns)
+        .chain(t.primary_key.as_ref().map(|k| &k.columns))
+        .any(|c| c.starts_with(columns))
+}
+
+/// MySQL makes an index for a foreign key whose columns no index starts
+/// with, named after the key.
+pub(super) fn index_foreign_keys(t: &mut Table, dialect: Dialect) {
+    if dialect != Dialect::Mysql {
+        return;
+    }
+    let missing: Vec<Index> = t
+        .foreign_keys
+        .iter()
+        .filter(|k| !served(t, &k.columns))
+        .map(|k| Index {
+            name: k.name.clone().unwrap_or_default(),
+            columns: k.columns.clone(),
+            ..Index::default()
+        })
+        .collect();
+    t.indexes.extend(missing);
+    t.sort();
 }
 
 fn drop_foreign_key(
@@ -273,7 +305,7 @@ fn add_foreign_key(schema: &mut Schema, dialect: Dialect, op: &Op) -> Result<(),
         on_delete: *on_delete,
         on_update: *on_update,
     });
-    t.sort();
+    index_foreign_keys(t, dialect);
     Ok(())
 }
 

@@ -129,7 +129,7 @@ pub(super) fn create_table(schema: &mut Schema, dialect: Dialect, op: &Op) -> Re
             ..k.clone()
         })
         .collect();
-    table.sort();
+    super::index_foreign_keys(&mut table, dialect);
     schema.tables.push(table);
     schema.sort();
     Ok(())

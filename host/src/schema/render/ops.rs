@@ -70,11 +70,17 @@ fn get<'a>(schema: &'a Schema, name: &str) -> &'a Table {
 fn created(dialect: Dialect, after: &Schema, table: &str, out: &mut Rendered) {
     let t = get(after, table);
     out.statements.push(create_table(dialect, t, true));
-    for index in &t.indexes {
+    // MySQL indexes a foreign key's columns itself, under the key's name.
+    let own = |name: &str| {
+        dialect == Dialect::Mysql
+            && t.foreign_keys
+                .iter()
+                .any(|k| k.name.as_deref() == Some(name))
+    };
+    for index in t.indexes.iter().filter(|i| !own(&i.name)) {
         out.statements.push(create_index(dialect, t, index));
     }
 }
-
 fn sqlite(before: &Schema, after: &Schema, op: &Op, out: &mut Rendered) {
     let d = Dialect::Sqlite;
     let q = |name: &str| quote(d, name);
