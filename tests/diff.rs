@@ -154,14 +154,17 @@ fn ops_to_b(rng: &mut StdRng, shape: &mut Shape, engine: Engine) -> String {
                 shape.tables[t].2.retain(|(i, _)| i != name);
             }
             5 => {
-                if let Some((col, _)) = columns
+                if let Some(i) = columns
                     .iter()
-                    .find(|(_, ty)| ty == "integer" || ty == "bigint")
+                    .position(|(_, ty)| ty == "integer" || ty == "bigint")
                 {
+                    let col = &columns[i].0;
                     let _ = writeln!(
                         file,
                         "[[op]]\nop = \"add_check\"\ntable = \"{table}\"\nname = \"k{n}\"\nexpression = \"{col} > 0\"\n"
                     );
+                    // A checked column stays (its check would have to go first).
+                    shape.tables[t].1[i].1 = "key".to_owned();
                 }
             }
             _ => {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::apply::{OpError, referencing};
 use super::model::{ForeignKey, Index, Schema, Table};
+use super::names::mentions;
 use super::ops::{ColumnSpec, Op};
 use super::render::{foreign_key_name, quote};
 use crate::backend::Dialect;
@@ -203,18 +204,6 @@ fn alter_column(before: &Schema, op: &Op) -> Result<Op, OpError> {
     })
 }
 
-/// Whether `definition` names `table` as a word.
-fn names(definition: &str, table: &str) -> bool {
-    let text = definition.to_ascii_lowercase();
-    let table = table.to_ascii_lowercase();
-    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    text.match_indices(&table).any(|(i, _)| {
-        let before = text[..i].chars().next_back();
-        let after = text[i + table.len()..].chars().next();
-        !before.is_some_and(word) && !after.is_some_and(word)
-    })
-}
-
 /// The table recreated, with the foreign keys that pointed at it and, on
 /// PostgreSQL after a cascade, the views on it.
 fn drop_table(
@@ -229,7 +218,11 @@ fn drop_table(
         inverse.ops.push(restore_key(&child, &key));
     }
     if cascade && dialect == Dialect::Postgres {
-        for view in before.views.iter().filter(|v| names(&v.definition, name)) {
+        for view in before
+            .views
+            .iter()
+            .filter(|v| mentions(&v.definition, name))
+        {
             let quoted = quote(dialect, &view.name);
             inverse.ops.push(Op::Sql {
                 up: format!(

@@ -3,7 +3,7 @@
 use super::{OpError, column_of, fail, table_mut};
 use crate::backend::Dialect;
 use crate::schema::model::{EnumType, Schema, Unique};
-use crate::schema::names::enum_type_name;
+use crate::schema::names::{enum_type_name, mentions};
 use crate::schema::ops::{ColumnSpec, Op};
 use crate::schema::types::Type;
 
@@ -77,6 +77,15 @@ pub(super) fn drop_column(schema: &mut Schema, name: &str, column: &str) -> Resu
     if let Some((other, _)) = incoming.iter().find(|(_, k)| named(&k.referenced_columns)) {
         return fail(format!(
             "`{name}.{column}` is referenced by a foreign key of `{other}`: drop that first"
+        ));
+    }
+    if let Some(check) = t.checks.iter().find(|c| mentions(&c.expression, column)) {
+        return fail(format!(
+            "`{column}` is used by the check {}: drop the check first",
+            check
+                .name
+                .as_deref()
+                .map_or_else(|| format!("`{}`", check.expression), |n| format!("`{n}`"))
         ));
     }
     t.columns.retain(|c| c.name != column);

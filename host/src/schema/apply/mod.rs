@@ -6,6 +6,8 @@
 
 mod columns;
 mod tables;
+#[cfg(test)]
+mod tests;
 
 use self::columns::{add_column, alter_column, drop_column, rename_column};
 pub use self::tables::{column_of, referencing, timestamp_columns};
