@@ -58,6 +58,16 @@ impl Prepared<'_> {
         }
     }
 
+    /// Whether it runs schema operations (a declarative file, or a
+    /// component that imports `schema`), which may rebuild SQLite tables.
+    pub(super) fn changes_schema(&self) -> bool {
+        match &self.body {
+            PreparedBody::Schema { .. } => true,
+            PreparedBody::Component { loaded, .. } => loaded.uses_schema(),
+            PreparedBody::Sql { .. } => false,
+        }
+    }
+
     /// Checks a SQL migration's statements against its policy before any
     /// of them runs.
     pub(super) fn check_sql(&self, db: &dyn Backend, direction: Direction) -> Result<(), String> {

@@ -191,12 +191,7 @@ impl Attempt<'_, '_> {
             let reason = format!("cannot write the ledger: {e}");
             return Err(self.failure(reason, self.rolled_back()));
         }
-        let schema_ops = match &self.migration.body {
-            PreparedBody::Schema { .. } => true,
-            PreparedBody::Component { loaded, .. } => loaded.uses_schema(),
-            PreparedBody::Sql { .. } => false,
-        };
-        if db.dialect() == Dialect::Sqlite && schema_ops {
+        if db.dialect() == Dialect::Sqlite && self.migration.changes_schema() {
             match foreign_keys_off(db).await {
                 Ok(was_on) => self.foreign_keys_were_on.store(was_on, Ordering::Relaxed),
                 Err(e) => {

@@ -237,11 +237,7 @@ async fn unenforce_for_rebuilds(
     db: &mut dyn Backend,
     prepared: &[Prepared<'_>],
 ) -> Result<bool, Error> {
-    let rebuilds = prepared.iter().any(|m| match &m.body {
-        PreparedBody::Schema { .. } => true,
-        PreparedBody::Component { loaded, .. } => loaded.uses_schema(),
-        PreparedBody::Sql { .. } => false,
-    });
+    let rebuilds = prepared.iter().any(Prepared::changes_schema);
     if db.dialect() != Dialect::Sqlite || !rebuilds {
         return Ok(false);
     }

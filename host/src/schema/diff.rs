@@ -11,7 +11,7 @@
 //! without their foreign keys, then indexes, unique and check constraints
 //! are added, and foreign keys last (so tables may point at each other).
 
-use super::invert::restore_table_op;
+use super::invert::restore_table;
 use super::model::{ForeignKey, Index, Schema, Table};
 use super::ops::{ColumnSpec, Op};
 
@@ -58,7 +58,7 @@ pub fn diff(from: &Schema, to: &Schema, renames: &[Rename]) -> Vec<Op> {
             .iter()
             .filter(|k| a.is_none_or(|a| !has_key(a, k)))
         {
-            ops.push(add_key(&b.name, key));
+            ops.push(Op::add_foreign_key(&b.name, key));
         }
     }
     ops
@@ -104,7 +104,7 @@ fn dropped_parts(a: &Table, b: &Table, ops: &mut Vec<Op>) {
 /// A new table with its columns and constraints; its indexes and foreign
 /// keys come later, with the others.
 fn created_without_keys(b: &Table) -> Op {
-    match restore_table_op(b) {
+    match restore_table(b) {
         Op::CreateTable {
             table,
             columns,
@@ -133,7 +133,7 @@ fn created_without_keys(b: &Table) -> Op {
 fn added_parts(a: Option<&Table>, b: &Table, ops: &mut Vec<Op>) {
     let new = |index: &&Index| a.is_none_or(|a| a.index(&index.name) != Some(*index));
     for index in b.indexes.iter().filter(new) {
-        ops.push(create_index(&b.name, index));
+        ops.push(Op::create_index(&b.name, index));
     }
     let Some(a) = a else {
         return;
@@ -188,29 +188,6 @@ fn apply_renames(from: &mut Schema, renames: &[Rename], ops: &mut Vec<Op>) {
 
 fn has_key(table: &Table, key: &ForeignKey) -> bool {
     table.foreign_keys.iter().any(|k| k == key)
-}
-
-fn create_index(table: &str, index: &Index) -> Op {
-    Op::CreateIndex {
-        table: table.to_owned(),
-        name: index.name.clone(),
-        columns: index.columns.clone(),
-        unique: index.unique,
-        predicate: index.predicate.clone(),
-        using: index.using.clone(),
-    }
-}
-
-fn add_key(table: &str, key: &ForeignKey) -> Op {
-    Op::AddForeignKey {
-        table: table.to_owned(),
-        name: key.name.clone(),
-        columns: key.columns.clone(),
-        references: key.references.clone(),
-        referenced_columns: key.referenced_columns.clone(),
-        on_delete: key.on_delete,
-        on_update: key.on_update,
-    }
 }
 
 /// Columns that go, change and come, in that order.

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::apply::{OpError, referencing};
-use super::model::{ForeignKey, Index, Schema, Table};
+use super::model::{Schema, Table};
 use super::names::mentions;
 use super::ops::{ColumnSpec, Op};
 use super::render::{foreign_key_name, quote};
@@ -41,36 +41,9 @@ fn table<'a>(schema: &'a Schema, name: &str) -> Result<&'a Table, OpError> {
         .ok_or_else(|| OpError(format!("there is no table `{name}`")))
 }
 
-fn restore_index(table: &str, index: &Index) -> Op {
-    Op::CreateIndex {
-        table: table.to_owned(),
-        name: index.name.clone(),
-        columns: index.columns.clone(),
-        unique: index.unique,
-        predicate: index.predicate.clone(),
-        using: index.using.clone(),
-    }
-}
-
-fn restore_key(table: &str, key: &ForeignKey) -> Op {
-    Op::AddForeignKey {
-        table: table.to_owned(),
-        name: key.name.clone(),
-        columns: key.columns.clone(),
-        references: key.references.clone(),
-        referenced_columns: key.referenced_columns.clone(),
-        on_delete: key.on_delete,
-        on_update: key.on_update,
-    }
-}
-
 /// The operation that recreates `t` as it is, with its keys, indexes and
 /// constraints (not its rows).
-pub fn restore_table_op(t: &Table) -> Op {
-    restore_table(t)
-}
-
-fn restore_table(t: &Table) -> Op {
+pub(crate) fn restore_table(t: &Table) -> Op {
     Op::CreateTable {
         table: t.name.clone(),
         columns: t.columns.iter().map(ColumnSpec::of).collect(),
@@ -132,7 +105,7 @@ pub fn invert(dialect: Dialect, before: &Schema, op: &Op) -> Result<Inverse, OpE
             let i = t
                 .index(index)
                 .ok_or_else(|| OpError(format!("table `{name}` has no index `{index}`")))?;
-            ops.push(restore_index(name, i));
+            ops.push(Op::create_index(name, i));
         }
         Op::AddForeignKey { .. } => add_foreign_key(dialect, before, op, ops)?,
         Op::DropForeignKey {
@@ -215,7 +188,7 @@ fn drop_table(
 ) -> Result<(), OpError> {
     inverse.ops.push(restore_table(table(before, name)?));
     for (child, key) in referencing(before, name) {
-        inverse.ops.push(restore_key(&child, &key));
+        inverse.ops.push(Op::add_foreign_key(&child, &key));
     }
     if cascade && dialect == Dialect::Postgres {
         for view in before
@@ -253,7 +226,7 @@ fn restore_dropped_key(
         None => k.columns == columns,
     });
     let found = found.ok_or_else(|| OpError(format!("table `{name}` has no such foreign key")))?;
-    Ok(restore_key(name, found))
+    Ok(Op::add_foreign_key(name, found))
 }
 
 fn drop_column(before: &Schema, op: &Op, inverse: &mut Inverse) -> Result<(), OpError> {
@@ -291,7 +264,7 @@ fn drop_column(before: &Schema, op: &Op, inverse: &mut Inverse) -> Result<(), Op
     }
     let named = |columns: &[String]| columns.iter().any(|c| c == column);
     for index in t.indexes.iter().filter(|i| named(&i.columns)) {
-        inverse.ops.push(restore_index(name, index));
+        inverse.ops.push(Op::create_index(name, index));
     }
     for unique in t.uniques.iter().filter(|u| named(&u.columns)) {
         if let Some(unique_name) = &unique.name {
@@ -380,10 +353,10 @@ fn restore_constraint(t: &Table, constraint: &str) -> Result<Op, OpError> {
         });
     }
     if let Some(key) = t.foreign_keys.iter().find(|k| is(&k.name)) {
-        return Ok(restore_key(&t.name, key));
+        return Ok(Op::add_foreign_key(&t.name, key));
     }
     if let Some(index) = t.index(constraint).filter(|i| i.unique) {
-        return Ok(restore_index(&t.name, index));
+        return Ok(Op::create_index(&t.name, index));
     }
     Err(OpError(format!(
         "table `{}` has no constraint `{constraint}`",

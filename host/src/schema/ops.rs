@@ -265,6 +265,31 @@ pub enum Op {
 }
 
 impl Op {
+    /// The operation that creates `index` on `table`.
+    pub fn create_index(table: &str, index: &Index) -> Op {
+        Op::CreateIndex {
+            table: table.to_owned(),
+            name: index.name.clone(),
+            columns: index.columns.clone(),
+            unique: index.unique,
+            predicate: index.predicate.clone(),
+            using: index.using.clone(),
+        }
+    }
+
+    /// The operation that adds `key` to `table`.
+    pub fn add_foreign_key(table: &str, key: &ForeignKey) -> Op {
+        Op::AddForeignKey {
+            table: table.to_owned(),
+            name: key.name.clone(),
+            columns: key.columns.clone(),
+            references: key.references.clone(),
+            referenced_columns: key.referenced_columns.clone(),
+            on_delete: key.on_delete,
+            on_update: key.on_update,
+        }
+    }
+
     /// The operation's name, as files spell it.
     pub fn kind(&self) -> &'static str {
         match self {
