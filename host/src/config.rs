@@ -4,6 +4,8 @@
 //! migrations = "migrations"          # the migrations directory (or a list of them)
 //! database_url = "sqlite:app.db"     # used when no flag or DATABASE_URL says otherwise
 //! cache_dir = ".wasmig-cache"        # compiled components (default: the user's cache directory)
+//! schema = "schema"                  # the desired schema: .sql files, or a state file (default: schema/)
+//! dev_url = "postgres://localhost/dev"  # an empty database for replays (default: a scratch one)
 //!
 //! [limits]                           # for every component migration
 //! fuel = 20_000_000_000
@@ -48,6 +50,12 @@ pub struct ProjectConfig {
     /// Where compiled components are cached between runs; relative to the
     /// file.
     pub cache_dir: Option<PathBuf>,
+    /// The schema the project means to have: a directory of `.sql` files or
+    /// a state file (`schema dump --format toml`); relative to the file.
+    pub schema: Option<PathBuf>,
+    /// An empty database wasmig may replay migrations into (`--dev-url`),
+    /// instead of creating a scratch database; `${VAR}`s are read.
+    pub dev_url: Option<String>,
     /// Limits for component migrations.
     #[serde(default)]
     pub limits: Limits,
@@ -195,6 +203,18 @@ impl LoadedConfig {
             .and_then(|e| e.database_url.clone())
             .or_else(|| self.config.database_url.clone());
         raw.map(|r| expand_vars(&r, |name| self.var(name)))
+            .transpose()
+    }
+
+    /// The dev database's URL from the file, its `${VAR}`s read.
+    ///
+    /// # Errors
+    /// Fails when a `${VAR}` it names is not set.
+    pub fn dev_url(&self) -> Result<Option<String>, Error> {
+        self.config
+            .dev_url
+            .as_ref()
+            .map(|r| expand_vars(r, |name| self.var(name)))
             .transpose()
     }
 }

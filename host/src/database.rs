@@ -191,7 +191,7 @@ pub(crate) fn connecting(url: &DatabaseUrl, context: &str) -> impl FnOnce(DbErro
 
 /// A connection to the PostgreSQL server's maintenance database, and the
 /// name of the database `raw` names.
-async fn postgres_maintenance(
+pub(crate) async fn postgres_maintenance(
     url: &DatabaseUrl,
     raw: &str,
 ) -> Result<(PgConnection, String), Error> {
@@ -207,7 +207,7 @@ async fn postgres_maintenance(
 
 /// A connection to the MySQL server without the database `raw` names, and
 /// that database's name.
-async fn mysql_maintenance(
+pub(crate) async fn mysql_maintenance(
     url: &DatabaseUrl,
     raw: &str,
 ) -> Result<(MySqlConnection, String), Error> {
@@ -261,7 +261,7 @@ fn database_name(url: &DatabaseUrl, name: Option<&str>) -> Result<String, Error>
 }
 
 /// `name` as a quoted identifier: `"…"` on PostgreSQL, `` `…` `` on MySQL.
-fn quote(name: &str, mark: char) -> String {
+pub(crate) fn quote(name: &str, mark: char) -> String {
     let doubled = name.replace(mark, &format!("{mark}{mark}"));
     format!("{mark}{doubled}{mark}")
 }

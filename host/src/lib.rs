@@ -23,7 +23,10 @@
 //! - [`config`]: the `wasmig.toml` file;
 //! - [`database`]: creating and dropping the database itself;
 //! - [`report`]: progress and log events;
-//! - [`schema`]: the schema model, introspection and DDL rendering.
+//! - [`schema`]: the schema model, introspection, DDL rendering, diff and
+//!   drift;
+//! - [`scratch`]: throwaway databases that migrations and schema files are
+//!   replayed in.
 
 mod artifact;
 pub mod backend;
@@ -42,10 +45,11 @@ pub mod policy;
 pub mod report;
 pub mod runtime;
 pub mod schema;
+pub mod scratch;
 pub mod source;
 pub mod sql_file;
 mod version;
 
 pub use backend::{DbError, DbErrorKind, Dialect, Value};
 pub use error::Error;
-pub use migrator::{Migrator, Ran, RunReport};
+pub use migrator::{Migrator, Ran, Replay, RunReport};

@@ -78,6 +78,12 @@ struct Global {
     /// Print every statement migrations issue, as they issue it
     #[arg(long, global = true)]
     log_sql: bool,
+
+    /// An empty database of the same engine to replay migrations and schema files in
+    /// (emptied afterwards) [default: `dev_url` from wasmig.toml, else a scratch database
+    /// wasmig creates beside the live one and drops]
+    #[arg(long, global = true, value_name = "URL", env = "WASMIG_DEV_URL")]
+    dev_url: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -117,6 +123,26 @@ enum Command {
     Database(DatabaseArgs),
     /// Read the database's schema: tables, columns, keys, indexes and constraints
     Schema(SchemaArgs),
+    /// Compare the live database with what its applied migrations produce (replayed in a
+    /// scratch database) and list every difference
+    Drift(DriftArgs),
+}
+
+#[derive(Args, Debug)]
+struct DriftArgs {
+    /// Exit with status 4 when the database has drifted
+    #[arg(long)]
+    exit_code: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Write migration NAME that makes the migrations match the database (adopting changes
+    /// made by hand), and record it as applied here; it stays pending everywhere else
+    #[arg(long, value_name = "NAME")]
+    fix: Option<String>,
+    /// With --fix: write a declarative `.schema.toml` instead of SQL up/down files
+    #[arg(long, requires = "fix")]
+    schema: bool,
 }
 
 #[derive(Args, Debug)]
@@ -130,19 +156,47 @@ enum SchemaAction {
     /// Print the live database's schema (without wasmig's own tables)
     Dump(DumpArgs),
     /// Print the operations that turn one schema into another (by default, the live
-    /// database's into `--to`): as a declarative migration file, JSON, or the SQL they run
+    /// database's into the desired schema files): as a declarative migration file, JSON, or
+    /// the SQL they run with the SQL that undoes them
     Diff(DiffArgs),
+    /// Apply the difference between the live database and the desired schema files
+    /// directly, without a migration (development; refused in protected environments)
+    Sync(SyncArgs),
+    /// Drop every object of the database, wasmig's own tables included, so the next `up`
+    /// starts from nothing (development; refused in protected environments)
+    Drop(SchemaDropArgs),
+}
+
+#[derive(Args, Debug)]
+struct SyncArgs {
+    /// A table or column that was renamed: `old:new` or `table.old:table.new` (repeatable)
+    #[arg(long = "rename", value_name = "OLD:NEW")]
+    renames: Vec<String>,
+    /// Do not ask for confirmation (for scripts)
+    #[arg(long, short)]
+    yes: bool,
+}
+
+#[derive(Args, Debug)]
+struct SchemaDropArgs {
+    /// PostgreSQL: the schema to empty [default: the connection's current schema]
+    #[arg(long, value_name = "NAME")]
+    namespace: Option<String>,
+    /// Do not ask for confirmation (for scripts)
+    #[arg(long, short)]
+    yes: bool,
 }
 
 #[derive(Args, Debug)]
 struct DiffArgs {
-    /// The schema to start from: a state file written by `schema dump --format toml|json`
-    /// [default: the live database]
-    #[arg(long, value_name = "FILE")]
-    from: Option<std::path::PathBuf>,
-    /// The schema to arrive at: a state file written by `schema dump --format toml|json`
-    #[arg(long, value_name = "FILE")]
-    to: std::path::PathBuf,
+    /// The schema to start from: `database` (the live one), `migrations` (what every
+    /// migration produces, replayed in a scratch database), `schema` (the desired schema
+    /// files), or a file: `.sql`, or a state written by `schema dump --format toml|json`
+    #[arg(long, value_name = "STATE", default_value = "database")]
+    from: String,
+    /// The schema to arrive at, in the same forms as --from
+    #[arg(long, value_name = "STATE", default_value = "schema")]
+    to: String,
     /// A table or column that was renamed, not dropped and added: `old:new` or
     /// `table.old:table.new` (repeatable; renames are never guessed)
     #[arg(long = "rename", value_name = "OLD:NEW")]
@@ -256,6 +310,14 @@ struct NewArgs {
     /// whichever engine it is applied to and reverted without a hand-written down
     #[arg(long)]
     schema: bool,
+    /// Write the migration that brings what the migrations produce to the desired schema
+    /// files (`schema/`): SQL up and down files, or a declarative file with --schema
+    #[arg(long, conflicts_with = "rust")]
+    auto: bool,
+    /// With --auto: a table or column that was renamed, `old:new` or `table.old:table.new`
+    /// (repeatable; on a terminal, likely renames are asked about)
+    #[arg(long = "rename", value_name = "OLD:NEW", requires = "auto")]
+    renames: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -250,6 +250,11 @@ impl Database {
     }
 
     fn psql(&self, database: &str, sql: &str) -> String {
+        Self::psql_on(database, sql)
+    }
+
+    /// Runs `sql` with `psql` on the test server's database `database`.
+    pub fn psql_on(database: &str, sql: &str) -> String {
         run(Command::new("psql")
             .args([
                 "-X",

@@ -10,11 +10,11 @@ use wasmig::backend::{self, DatabaseUrl};
 use crate::Bench;
 use crate::report::{Goal, Line, Outcome, Report};
 
-const TABLES: usize = 1_000;
+pub(crate) const TABLES: usize = 1_000;
 const ROUNDS: usize = 5;
 
 /// The DDL of the large schema.
-fn ddl() -> String {
+pub(crate) fn ddl() -> String {
     let mut sql = String::new();
     for t in 0..TABLES {
         sql.push_str(&format!(

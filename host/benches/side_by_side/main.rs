@@ -25,6 +25,7 @@ mod data;
 mod growth;
 mod inputs;
 mod introspect;
+mod manage;
 mod report;
 mod tools;
 
@@ -105,6 +106,7 @@ fn main() -> Result<()> {
     data::run(&bench, &mut report)?;
     tools::run(&bench, &mut report)?;
     introspect::run(&bench, &mut report)?;
+    manage::run(&bench, &mut report)?;
     if let Ok(pg) = &bench.postgres {
         bench.runtime.block_on(pg.drop_all());
     }

@@ -2,10 +2,13 @@
 
 mod console;
 mod database;
+mod drift;
+mod generate;
 mod logging;
 mod render;
 mod scaffold;
 mod schema;
+mod states;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +40,11 @@ struct Settings {
     lock_timeout: std::time::Duration,
     lock_mode: wasmig::lock::LockMode,
     cache_dir: Option<PathBuf>,
+    /// The user's empty database for replays (`--dev-url`), if any.
+    dev_url: Option<DatabaseUrl>,
+    /// Where the desired schema is kept (`schema` in wasmig.toml, else
+    /// `schema/`).
+    schema: PathBuf,
 }
 
 impl Settings {
@@ -70,7 +78,20 @@ impl Settings {
             (None, Some(dir)) => Some(config.root.join(dir)),
             (None, None) => wasmig::runtime::default_cache_dir(),
         };
+        let dev_url = match &global.dev_url {
+            Some(url) => Some(url.clone()),
+            None => config.dev_url()?,
+        };
+        let dev_url = dev_url
+            .map(|u| DatabaseUrl::parse(&u).map_err(anyhow::Error::msg))
+            .transpose()
+            .context("--dev-url")?;
+        let schema = config
+            .root
+            .join(config.config.schema.as_deref().unwrap_or("schema".as_ref()));
         Ok(Self {
+            dev_url,
+            schema,
             dir,
             extra_dirs,
             url,
@@ -165,7 +186,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
     logging::install(cli.global.quiet, cli.global.verbose, bars.clone());
     let ctx = Settings::resolve(&cli.global, bars)?;
     match cli.command {
-        Command::New(args) => new(&ctx, &args),
+        Command::New(args) => new(&ctx, &args).await,
         Command::Build(args) => build(&ctx, &args).await,
         Command::Up(args) => up(&ctx, args).await,
         Command::Plan(args) => plan(&ctx, &up_options(&args.select), args.format).await,
@@ -184,10 +205,14 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Validate => validate(&ctx).await,
         Command::Database(args) => database::run(&ctx, &args.action).await,
         Command::Schema(args) => schema::run(&ctx, &args.action).await,
+        Command::Drift(args) => drift::run(&ctx, &args).await,
     }
 }
 
-fn new(ctx: &Settings, args: &NewArgs) -> Result<ExitCode> {
+async fn new(ctx: &Settings, args: &NewArgs) -> Result<ExitCode> {
+    if args.auto {
+        return generate::new_auto(ctx, args).await;
+    }
     let kind = if args.rust {
         scaffold::Kind::Rust
     } else if args.schema {

@@ -16,8 +16,16 @@ pub(crate) enum Kind {
     Schema,
 }
 
-/// Creates migration `name` in `dir` and returns the files created.
-pub(crate) fn create(dir: &Path, name: &str, kind: Kind) -> Result<Vec<PathBuf>> {
+/// What a generated migration holds (`new --auto`, `drift --fix`).
+pub(crate) enum Generated {
+    /// Up and down SQL scripts.
+    Sql { up: String, down: String },
+    /// A declarative `.schema.toml` file.
+    Schema(String),
+}
+
+/// The stem `<version>_<name>` of the next migration in `dir`.
+fn next_stem(dir: &Path, name: &str) -> Result<(String, String)> {
     if name.is_empty()
         || !name
             .bytes()
@@ -28,7 +36,36 @@ pub(crate) fn create(dir: &Path, name: &str, kind: Kind) -> Result<Vec<PathBuf>>
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let existing = source::discover(dir)?;
     let version = next_version(&existing);
-    let stem = format!("{version}_{name}");
+    Ok((format!("{version}_{name}"), version))
+}
+
+/// Writes migration `name` with generated contents; returns its version and
+/// the files created.
+pub(crate) fn write_generated(
+    dir: &Path,
+    name: &str,
+    contents: &Generated,
+) -> Result<(i64, Vec<PathBuf>)> {
+    let (stem, version) = next_stem(dir, name)?;
+    let mut created = Vec::new();
+    match contents {
+        Generated::Sql { up, down } => {
+            write_new(&dir.join(format!("{stem}.up.sql")), up, &mut created)?;
+            write_new(&dir.join(format!("{stem}.down.sql")), down, &mut created)?;
+        }
+        Generated::Schema(text) => {
+            write_new(&dir.join(format!("{stem}.schema.toml")), text, &mut created)?;
+        }
+    }
+    let version = version
+        .parse()
+        .with_context(|| format!("the new version {version} is not a number"))?;
+    Ok((version, created))
+}
+
+/// Creates migration `name` in `dir` and returns the files created.
+pub(crate) fn create(dir: &Path, name: &str, kind: Kind) -> Result<Vec<PathBuf>> {
+    let (stem, _) = next_stem(dir, name)?;
     let mut created = Vec::new();
     if kind == Kind::Schema {
         write_new(

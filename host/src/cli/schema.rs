@@ -1,13 +1,14 @@
-//! `wasmig schema dump` and `wasmig schema diff`.
+//! `wasmig schema dump|diff|sync|drop`.
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use wasmig::schema::render::{render_all, schema_sql};
-use wasmig::schema::{Rename, Schema, SchemaFile};
+use wasmig::schema::{SchemaFile, diff};
 
-use super::Settings;
-use crate::{DiffArgs, DiffFormat, DumpFormat, SchemaAction};
+use super::states::{self, State, renames};
+use super::{Settings, confirm};
+use crate::{DiffArgs, DiffFormat, DumpFormat, SchemaAction, SchemaDropArgs, SyncArgs};
 
 /// Runs `wasmig schema <action>`.
 pub(super) async fn run(ctx: &Settings, action: &SchemaAction) -> Result<ExitCode> {
@@ -23,61 +24,134 @@ pub(super) async fn run(ctx: &Settings, action: &SchemaAction) -> Result<ExitCod
                     }
                 }
             }
+            Ok(ExitCode::SUCCESS)
         }
-        SchemaAction::Diff(args) => diff(ctx, args).await?,
+        SchemaAction::Diff(args) => show_diff(ctx, args).await,
+        SchemaAction::Sync(args) => sync(ctx, args).await,
+        SchemaAction::Drop(args) => drop(ctx, args).await,
+    }
+}
+
+async fn show_diff(ctx: &Settings, args: &DiffArgs) -> Result<ExitCode> {
+    let from = states::read(ctx, &args.from.parse::<State>()?).await?;
+    let to = states::read(ctx, &args.to.parse::<State>()?).await?;
+    let renames = renames(&args.renames, &from, &to)?;
+    let ops = diff(&from, &to, &renames);
+    if ops.is_empty() {
+        eprintln!("the schemas are the same: nothing to do");
+    }
+    match args.format {
+        DiffFormat::Json => {
+            let back: Vec<_> = renames
+                .iter()
+                .map(|r| wasmig::schema::Rename {
+                    from: r.to.clone(),
+                    to: r.from.clone(),
+                })
+                .collect();
+            let doc = serde_json::json!({
+                "format": 1,
+                "up": ops,
+                "down": diff(&to, &from, &back),
+            });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        DiffFormat::Toml if ops.is_empty() => {}
+        DiffFormat::Toml => print!("{}", toml::to_string(&SchemaFile { ops })?),
+        DiffFormat::Sql if ops.is_empty() => {}
+        DiffFormat::Sql => {
+            let (generated, _) = super::generate::contents(
+                ctx.url.dialect(),
+                &from,
+                &to,
+                &ops,
+                &renames,
+                false,
+                "-- up",
+            )?;
+            match generated {
+                super::scaffold::Generated::Sql { up, down } => print!("{up}\n{down}"),
+                super::scaffold::Generated::Schema(_) => {
+                    // A SQLite rebuild: the statements still show what runs.
+                    for statement in render_all(ctx.url.dialect(), &from, &ops)? {
+                        println!("{statement};");
+                    }
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// A state file: the model as `schema dump --format toml` or `json` wrote it.
-fn read_state(path: &std::path::Path) -> Result<Schema> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the schema state {}", path.display()))?;
-    let parsed = if path.extension().is_some_and(|e| e == "json") {
-        serde_json::from_str(&text).map_err(anyhow::Error::from)
-    } else {
-        toml::from_str(&text).map_err(anyhow::Error::from)
-    };
-    parsed.with_context(|| {
-        format!(
-            "{} is not a schema state (write one with `wasmig schema dump --format toml`)",
-            path.display()
-        )
-    })
+/// `wasmig schema sync`: the live database brought to the desired schema.
+async fn sync(ctx: &Settings, args: &SyncArgs) -> Result<ExitCode> {
+    refuse_protected(ctx, "schema sync", "change the schema without a migration")?;
+    let to = states::desired(ctx).await?;
+    let live = ctx.migrator()?.schema(None).await?;
+    let renames = renames(&args.renames, &live, &to)?;
+    let ops = diff(&live, &to, &renames);
+    if ops.is_empty() {
+        println!(
+            "nothing to do: {} already has the schema in {}",
+            ctx.url,
+            ctx.schema.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for statement in render_all(ctx.url.dialect(), &live, &ops)? {
+        println!("{statement};");
+    }
+    let question = format!(
+        "Run these statements on {} ({}) without a migration? Columns and tables they drop \
+         lose their data.",
+        ctx.url, ctx.env_name
+    );
+    if !confirm(&question, args.yes, "schema sync")? {
+        println!("nothing was changed");
+        return Ok(ExitCode::FAILURE);
+    }
+    let statements = ctx.migrator()?.sync(&ops).await?;
+    println!(
+        "synced {}: {} statement(s) ran, recorded in the history as `sync`; no migration \
+         makes this schema yet (write one with `wasmig new <name> --auto`)",
+        ctx.url,
+        statements.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
-async fn diff(ctx: &Settings, args: &DiffArgs) -> Result<()> {
-    let from = match &args.from {
-        Some(path) => read_state(path)?,
-        None => ctx.migrator()?.schema(None).await?,
-    };
-    let to = read_state(&args.to)?;
-    let mut renames = Vec::new();
-    for rename in &args.renames {
-        let (from, to) = rename
-            .split_once(':')
-            .with_context(|| format!("`--rename {rename}`: write it as old:new"))?;
-        renames.push(Rename {
-            from: from.to_owned(),
-            to: to.to_owned(),
-        });
+/// `wasmig schema drop`: every object of the database, gone.
+async fn drop(ctx: &Settings, args: &SchemaDropArgs) -> Result<ExitCode> {
+    refuse_protected(ctx, "schema drop", "drop every table and its data")?;
+    let question = format!(
+        "Drop every table, view, routine and type of {} ({}), wasmig's ledger included? \
+         Their data is lost.",
+        ctx.url, ctx.env_name
+    );
+    if !confirm(&question, args.yes, "schema drop")? {
+        println!("nothing was dropped");
+        return Ok(ExitCode::FAILURE);
     }
-    let ops = wasmig::schema::diff(&from, &to, &renames);
-    match args.format {
-        DiffFormat::Json => println!("{}", serde_json::to_string_pretty(&ops)?),
-        DiffFormat::Toml => {
-            if ops.is_empty() {
-                eprintln!("the schemas are the same: nothing to do");
-            } else {
-                print!("{}", toml::to_string(&SchemaFile { ops })?);
-            }
-        }
-        DiffFormat::Sql => {
-            let statements = render_all(ctx.url.dialect(), &from, &ops)?;
-            for statement in statements {
-                println!("{statement};\n");
-            }
-        }
+    let statements = ctx
+        .migrator()?
+        .drop_schema(args.namespace.as_deref())
+        .await?;
+    let dropped = statements.iter().filter(|s| s.starts_with("DROP")).count();
+    println!(
+        "dropped {dropped} object(s) of {}: the next `wasmig up` starts from nothing",
+        ctx.url
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn refuse_protected(ctx: &Settings, command: &str, what: &str) -> Result<()> {
+    if ctx.config.env(&ctx.env_name).protected {
+        anyhow::bail!(
+            "environment `{}` is protected (`protected = true` in wasmig.toml): `{command}` \
+             would {what} on {}. Nothing was changed",
+            ctx.env_name,
+            ctx.url
+        );
     }
     Ok(())
 }

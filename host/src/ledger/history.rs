@@ -24,6 +24,11 @@ pub enum Action {
     ResolveRolledBack,
     /// `baseline` recorded it without running it.
     Baseline,
+    /// `drift --fix` wrote it from the database's schema and recorded it
+    /// without running it.
+    Adopt,
+    /// `schema sync` changed the schema without a migration (version 0).
+    Sync,
 }
 
 impl Action {
@@ -36,6 +41,8 @@ impl Action {
             Action::ResolveApplied => "resolve-applied",
             Action::ResolveRolledBack => "resolve-rolled-back",
             Action::Baseline => "baseline",
+            Action::Adopt => "adopt",
+            Action::Sync => "sync",
         }
     }
 
@@ -47,6 +54,8 @@ impl Action {
             Action::ResolveApplied,
             Action::ResolveRolledBack,
             Action::Baseline,
+            Action::Adopt,
+            Action::Sync,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)

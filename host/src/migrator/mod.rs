@@ -25,6 +25,7 @@ mod payload;
 mod prepare;
 mod record;
 mod recover;
+mod replay;
 mod revert;
 mod run_one;
 mod schema;
@@ -32,6 +33,7 @@ mod schema_ops;
 mod script;
 mod simulate;
 mod status;
+mod sync;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -41,6 +43,7 @@ use std::time::{Duration, SystemTime};
 
 pub use self::inspect::Inspection;
 pub use self::recover::Repair;
+pub use self::replay::Replay;
 use crate::backend::{self, Backend, DatabaseUrl};
 use crate::error::Error;
 use crate::ledger;

@@ -69,33 +69,8 @@ impl Migrator {
         let recorded = async {
             ledger::ensure(&mut *db).await?;
             for source in &adopted {
-                let payload = read_payload(source)?;
-                let entry = LedgerEntry {
-                    version: source.version,
-                    name: source.name.clone(),
-                    kind: source.kind(),
-                    checksum: checksum(&payload),
-                    statements_digest: None,
-                    state: EntryState::Applied,
-                    applied_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-                    execution_ms: 0,
-                    environment: self.env.name.clone(),
-                    error: None,
-                };
-                ledger::record(&mut *db, &entry)
-                    .await
-                    .map_err(Error::db(context))?;
-                let steps = steps_to_keep(source, &payload)?;
-                let steps: Vec<_> = steps.iter().map(|(step, s)| (*step, s)).collect();
-                ledger::store_steps(&mut *db, source.version, &steps)
-                    .await
-                    .map_err(Error::db(context))?;
-                ledger::log_event(
-                    &mut *db,
-                    &self.history_event(source.version, &source.name, ledger::Action::Baseline),
-                )
-                .await
-                .map_err(Error::db(context))?;
+                self.record_unrun(&mut *db, source, ledger::Action::Baseline)
+                    .await?;
             }
             Ok::<_, Error>(())
         }
@@ -103,6 +78,80 @@ impl Migrator {
         commit_or_roll_back(&mut *db, recorded, context).await?;
         lock.release().await;
         Ok(adopted.len())
+    }
+
+    /// Records migration `version`, pending here, as applied without running
+    /// it: `drift --fix` wrote it from this database's schema, which already
+    /// has what it does. Every other database still runs it.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when `version` is not a pending migration.
+    pub async fn adopt(&self, version: Version) -> Result<(), Error> {
+        let sources = self.sources()?;
+        let Some(source) = sources.iter().find(|s| s.version == version) else {
+            return Err(Error::Refused(format!(
+                "there is no migration {version} to record as applied"
+            )));
+        };
+        let lock = self.lock().await?;
+        let mut db = self.connect().await?;
+        if ledger::read_if_exists(&mut *db)
+            .await?
+            .iter()
+            .any(|e| e.version == version)
+        {
+            return Err(Error::Refused(format!(
+                "migration {version} is in the ledger already: there is nothing to adopt"
+            )));
+        }
+        let context = format!("recording migration {version} as applied");
+        ledger::ensure(&mut *db).await?;
+        ledger::upgrade(&mut *db).await?;
+        db.begin().await.map_err(Error::db(context.clone()))?;
+        let recorded = self
+            .record_unrun(&mut *db, source, ledger::Action::Adopt)
+            .await;
+        commit_or_roll_back(&mut *db, recorded, &context).await?;
+        lock.release().await;
+        Ok(())
+    }
+
+    /// Records `source` as applied, with its steps and a history line,
+    /// without running it.
+    async fn record_unrun(
+        &self,
+        db: &mut dyn crate::backend::Backend,
+        source: &MigrationSource,
+        action: ledger::Action,
+    ) -> Result<(), Error> {
+        let context = format!("recording migration {} as applied", source.version);
+        let payload = read_payload(source)?;
+        let entry = LedgerEntry {
+            version: source.version,
+            name: source.name.clone(),
+            kind: source.kind(),
+            checksum: checksum(&payload),
+            statements_digest: None,
+            state: EntryState::Applied,
+            applied_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            execution_ms: 0,
+            environment: self.env.name.clone(),
+            error: None,
+        };
+        ledger::record(db, &entry)
+            .await
+            .map_err(Error::db(context.clone()))?;
+        let steps = steps_to_keep(source, &payload)?;
+        let steps: Vec<_> = steps.iter().map(|(step, s)| (*step, s)).collect();
+        ledger::store_steps(db, source.version, &steps)
+            .await
+            .map_err(Error::db(context.clone()))?;
+        ledger::log_event(
+            db,
+            &self.history_event(source.version, &source.name, action),
+        )
+        .await
+        .map_err(Error::db(context))
     }
 
     /// Records the operator's decision about a migration the ledger shows as

@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::limits::{LimitOverrides, Limits};
 use crate::source::Version;
 
+#[derive(Clone)]
 struct CompiledPolicy {
     name: String,
     paths: Vec<Pattern>,
@@ -78,6 +79,7 @@ fn compile(policy: &PolicyConfig, what: &str, globs: &[String]) -> Result<Vec<Pa
 
 /// The project's policies and default limits: resolves the [`Sandbox`] of
 /// each migration.
+#[derive(Clone)]
 pub struct Policies {
     limits: Limits,
     policies: Vec<CompiledPolicy>,

@@ -154,17 +154,22 @@ pub struct Analysis {
     pub ambiguous: Option<String>,
 }
 
+/// The parser's dialect for an engine.
+pub fn parser_dialect(dialect: Dialect) -> Box<dyn ParserDialect> {
+    match dialect {
+        Dialect::Sqlite => Box::new(SQLiteDialect {}),
+        Dialect::Postgres => Box::new(PostgreSqlDialect {}),
+        Dialect::Mysql => Box::new(MySqlDialect {}),
+    }
+}
+
 /// Parses `sql` in `dialect` and reports what it does.
 ///
 /// # Errors
 /// The parser's message when `sql` cannot be parsed.
 pub fn analyze(dialect: Dialect, sql: &str) -> Result<Analysis, String> {
-    let parser_dialect: Box<dyn ParserDialect> = match dialect {
-        Dialect::Sqlite => Box::new(SQLiteDialect {}),
-        Dialect::Postgres => Box::new(PostgreSqlDialect {}),
-        Dialect::Mysql => Box::new(MySqlDialect {}),
-    };
-    let statements = Parser::parse_sql(&*parser_dialect, sql).map_err(|e| e.to_string())?;
+    let statements =
+        Parser::parse_sql(&*parser_dialect(dialect), sql).map_err(|e| e.to_string())?;
     let mut walker = Walker::default();
     let _ = statements.visit(&mut walker);
     Ok(walker.analysis)

@@ -64,6 +64,59 @@ pub fn diff(from: &Schema, to: &Schema, renames: &[Rename]) -> Vec<Op> {
     ops
 }
 
+/// `ops` with each foreign key of a table they create moved into that
+/// table's `create_table`, where the table it references exists by then
+/// (before the ops, or created earlier in them). SQLite can only add a
+/// foreign key by rebuilding the table, but takes one in `CREATE TABLE`.
+pub fn inline_foreign_keys(ops: Vec<Op>) -> Vec<Op> {
+    let mut out: Vec<Op> = Vec::with_capacity(ops.len());
+    for op in ops {
+        if let Op::AddForeignKey {
+            table, references, ..
+        } = &op
+        {
+            let created = |name: &str| {
+                out.iter()
+                    .position(|o| matches!(o, Op::CreateTable { table, .. } if table == name))
+            };
+            if let Some(at) = created(table)
+                && references != table
+                && created(references).is_none_or(|r| r < at)
+                && let Some(key) = foreign_key_of(&op)
+                && let Op::CreateTable { foreign_keys, .. } = &mut out[at]
+            {
+                foreign_keys.push(key);
+                continue;
+            }
+        }
+        out.push(op);
+    }
+    out
+}
+
+/// The key an `add_foreign_key` operation adds.
+fn foreign_key_of(op: &Op) -> Option<ForeignKey> {
+    match op {
+        Op::AddForeignKey {
+            name,
+            columns,
+            references,
+            referenced_columns,
+            on_delete,
+            on_update,
+            ..
+        } => Some(ForeignKey {
+            name: name.clone(),
+            columns: columns.clone(),
+            references: references.clone(),
+            referenced_columns: referenced_columns.clone(),
+            on_delete: *on_delete,
+            on_update: *on_update,
+        }),
+        _ => None,
+    }
+}
+
 /// The foreign keys, indexes and constraints of `a` that `b` does not have.
 fn dropped_parts(a: &Table, b: &Table, ops: &mut Vec<Op>) {
     for key in a.foreign_keys.iter().filter(|k| !has_key(b, k)) {
@@ -159,6 +212,51 @@ fn added_parts(a: Option<&Table>, b: &Table, ops: &mut Vec<Op>) {
 }
 
 /// Renames first, so the rest of the diff compares like with like.
+/// Renames that may be what the user meant, for a tool to ask about (never
+/// to assume): a table only in `from` and one only in `to` with the same
+/// columns, or, within a table kept, a column only in `from` and one only
+/// in `to` of the same type.
+pub fn rename_candidates(from: &Schema, to: &Schema) -> Vec<Rename> {
+    let mut found = Vec::new();
+    let gone: Vec<&Table> = from
+        .tables
+        .iter()
+        .filter(|a| to.table(&a.name).is_none())
+        .collect();
+    for b in to.tables.iter().filter(|b| from.table(&b.name).is_none()) {
+        let same = |a: &&&Table| {
+            a.columns.len() == b.columns.len()
+                && a.columns
+                    .iter()
+                    .zip(&b.columns)
+                    .all(|(x, y)| x.name == y.name && x.native == y.native)
+        };
+        if let Some(a) = gone.iter().find(same) {
+            found.push(Rename {
+                from: a.name.clone(),
+                to: b.name.clone(),
+            });
+        }
+    }
+    for a in &from.tables {
+        let Some(b) = to.table(&a.name) else { continue };
+        let added: Vec<_> = b
+            .columns
+            .iter()
+            .filter(|c| a.column(&c.name).is_none())
+            .collect();
+        for old in a.columns.iter().filter(|c| b.column(&c.name).is_none()) {
+            if let Some(new) = added.iter().find(|c| c.native == old.native) {
+                found.push(Rename {
+                    from: format!("{}.{}", a.name, old.name),
+                    to: format!("{}.{}", a.name, new.name),
+                });
+            }
+        }
+    }
+    found
+}
+
 fn apply_renames(from: &mut Schema, renames: &[Rename], ops: &mut Vec<Op>) {
     for rename in renames {
         match (rename.from.split_once('.'), rename.to.split_once('.')) {

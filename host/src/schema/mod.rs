@@ -11,7 +11,10 @@
 //! - [`render`]: writing a model, or an operation, as an engine's DDL.
 
 pub mod apply;
+pub mod clean;
+pub mod desired;
 pub mod diff;
+pub mod drift;
 pub mod foreign_keys;
 pub mod introspect;
 pub mod invert;

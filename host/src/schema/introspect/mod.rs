@@ -43,7 +43,7 @@ pub async fn introspect(db: &mut dyn Backend, namespace: Option<&str>) -> Result
 
 /// The first schema of the connection's search path (`public` unless the
 /// URL or the role says otherwise).
-async fn current_schema(db: &mut dyn Backend) -> Result<String, DbError> {
+pub(crate) async fn current_schema(db: &mut dyn Backend) -> Result<String, DbError> {
     let rows = db.query("SELECT current_schema()::text", &[]).await?;
     Ok(rows
         .rows
