@@ -148,7 +148,7 @@ fn changed_type(engine: Engine) {
     assert!(
         run.stdout
             .to_lowercase()
-            .contains("the database has `bigint`"),
+            .contains("the database has `bigint"),
         "{}",
         run.stdout
     );
