@@ -17,7 +17,7 @@
 //!
 //! [env.prod]
 //! database_url = "${PROD_DATABASE_URL}"   # ${VAR} reads the environment, then .env
-//! protected = true                   # `wasmig reset` is refused here
+//! protected = true                   # `reset`, `database drop`, `schema sync`, `schema drop` are refused here
 //! limits = { timeout = "2h" }        # over [limits], for this environment only
 //! ```
 //!
@@ -96,7 +96,8 @@ pub struct EnvConfig {
     /// Config values guests may read with `env.var`.
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
-    /// Destructive commands (`reset`) are refused.
+    /// Destructive commands (`reset`, `database drop`, `schema sync`,
+    /// `schema drop`) are refused.
     #[serde(default)]
     pub protected: bool,
     /// Limits for this environment, over the project's `[limits]`.

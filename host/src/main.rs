@@ -108,8 +108,8 @@ enum Command {
     Resolve(ResolveArgs),
     /// Adopt a database another tool migrated: record migrations up to VERSION as applied
     Baseline(BaselineArgs),
-    /// List every apply, revert, repair, resolve and baseline: when, by whom, in which
-    /// environment
+    /// List every apply, revert, repair, resolve, baseline, adopt and sync: when, by whom,
+    /// in which environment
     History(HistoryArgs),
     /// Accept edits to applied migrations: show what changed, then re-stamp their checksums
     /// in the ledger (nothing runs)

@@ -85,6 +85,12 @@ impl Scratch {
     }
 
     async fn user(live: &DatabaseUrl, dev: &DatabaseUrl) -> Result<Self, Error> {
+        if dev == live {
+            return Err(Error::Config(format!(
+                "--dev-url names the live database {live}: give an empty database of its own, \
+                 which wasmig fills and empties again"
+            )));
+        }
         if dev.dialect() != live.dialect() {
             return Err(Error::Config(format!(
                 "--dev-url {dev} is not the same engine as the database {live}: give a \

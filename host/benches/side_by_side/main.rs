@@ -103,14 +103,29 @@ fn main() -> Result<()> {
         if quick { "quick" } else { "full" }
     );
     let mut report = Report::default();
-    data::run(&bench, &mut report)?;
-    tools::run(&bench, &mut report)?;
-    introspect::run(&bench, &mut report)?;
-    manage::run(&bench, &mut report)?;
+    // `WASMIG_BENCH_ONLY=introspect,manage` runs only those groups (and
+    // writes no BENCHMARKS.md): data, tools, introspect, manage.
+    let only = std::env::var("WASMIG_BENCH_ONLY").ok();
+    let wanted = |group: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|g| g == group))
+    };
+    if wanted("data") {
+        data::run(&bench, &mut report)?;
+    }
+    if wanted("tools") {
+        tools::run(&bench, &mut report)?;
+    }
+    if wanted("introspect") {
+        introspect::run(&bench, &mut report)?;
+    }
+    if wanted("manage") {
+        manage::run(&bench, &mut report)?;
+    }
     if let Ok(pg) = &bench.postgres {
         bench.runtime.block_on(pg.drop_all());
     }
-    if !quick {
+    if !quick && only.is_none() {
         let path = inputs::repo().join("BENCHMARKS.md");
         std::fs::write(&path, report.markdown(&bench))?;
         eprintln!("wrote {}", path.display());

@@ -330,3 +330,89 @@ fn columns(a: &Table, b: &Table, ops: &mut Vec<Op>) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::model::Column;
+
+    fn table(name: &str, columns: &[(&str, &str)]) -> Table {
+        Table {
+            name: name.into(),
+            columns: columns
+                .iter()
+                .map(|(name, native)| Column {
+                    name: (*name).into(),
+                    native: (*native).into(),
+                    ..Column::default()
+                })
+                .collect(),
+            ..Table::default()
+        }
+    }
+
+    fn schema(tables: Vec<Table>) -> Schema {
+        Schema {
+            tables,
+            ..Schema::default()
+        }
+    }
+
+    #[test]
+    fn likely_renames_are_proposed_never_applied() {
+        let from = schema(vec![
+            table("people", &[("id", "bigint"), ("mail", "text")]),
+            table("tags", &[("id", "bigint")]),
+        ]);
+        let to = schema(vec![
+            table("people", &[("id", "bigint"), ("email", "text")]),
+            table("labels", &[("id", "bigint")]),
+        ]);
+        let proposed: Vec<(String, String)> = rename_candidates(&from, &to)
+            .into_iter()
+            .map(|r| (r.from, r.to))
+            .collect();
+        assert_eq!(
+            proposed,
+            [
+                ("tags".to_owned(), "labels".to_owned()),
+                ("people.mail".to_owned(), "people.email".to_owned()),
+            ]
+        );
+        // Without being told, the diff drops and adds.
+        let ops = diff(&from, &to, &[]);
+        assert!(
+            ops.iter()
+                .any(|o| matches!(o, Op::DropTable { table, .. } if table == "tags"))
+        );
+        assert!(
+            ops.iter()
+                .any(|o| matches!(o, Op::DropColumn { column, .. } if column == "mail"))
+        );
+    }
+
+    #[test]
+    fn foreign_keys_of_new_tables_move_into_their_create_table() {
+        let from = schema(vec![table("users", &[("id", "bigint")])]);
+        let mut posts = table("posts", &[("id", "bigint"), ("user_id", "bigint")]);
+        posts.foreign_keys.push(ForeignKey {
+            name: None,
+            columns: vec!["user_id".into()],
+            references: "users".into(),
+            referenced_columns: vec!["id".into()],
+            on_delete: Default::default(),
+            on_update: Default::default(),
+        });
+        let to = schema(vec![posts, table("users", &[("id", "bigint")])]);
+        let ops = inline_foreign_keys(diff(&from, &to, &[]));
+        assert!(
+            !ops.iter().any(|o| matches!(o, Op::AddForeignKey { .. })),
+            "{ops:?}"
+        );
+        assert!(
+            ops.iter().any(
+                |o| matches!(o, Op::CreateTable { foreign_keys, .. } if foreign_keys.len() == 1)
+            )
+        );
+    }
+}
