@@ -9,7 +9,7 @@
 //! | stdout, stderr | captured (up to the `log_kb` limit each) into the run's log |
 //! | wall clock | fixed at the migration's instant (see [`migration_instant`]) |
 //! | monotonic clock | starts at 0, advances 1 µs per read |
-//! | random, insecure random | a ChaCha stream seeded from the migration's checksum |
+//! | random, insecure random | a ChaCha12 stream seeded from the migration's checksum |
 //!
 //! With these, a migration run twice against the same database state and
 //! environment issues the same statements.
@@ -17,8 +17,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
+// The generator is named, not `rand`'s `StdRng`, whose algorithm may change
+// between versions: the stream is part of what makes a migration
+// deterministic, and a test pins it.
+use chacha20::ChaCha12Rng;
+use chacha20::rand_core::SeedableRng;
 use sha2::{Digest, Sha256};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
@@ -52,10 +55,7 @@ pub(crate) fn wasi_context(
         stdout: MemoryOutputPipe::new(output_capacity),
         stderr: MemoryOutputPipe::new(output_capacity),
     };
-    let seed: [u8; 32] = Sha256::digest(format!("wasmig-random:{checksum}")).into();
-    let insecure_seed: [u8; 32] = Sha256::digest(format!("wasmig-insecure:{checksum}")).into();
-    let mut seed_u128 = [0u8; 16];
-    seed_u128.copy_from_slice(&insecure_seed[..16]);
+    let (secure, insecure, seed_u128) = random_streams(checksum);
     let ctx = WasiCtxBuilder::new()
         .stdout(output.stdout.clone())
         .stderr(output.stderr.clone())
@@ -64,11 +64,25 @@ pub(crate) fn wasi_context(
         .allow_ip_name_lookup(false)
         .wall_clock(FixedWallClock(migration_instant(version)))
         .monotonic_clock(SteppingMonotonicClock::default())
-        .secure_random(StdRng::from_seed(seed))
-        .insecure_random(StdRng::from_seed(insecure_seed))
-        .insecure_random_seed(u128::from_le_bytes(seed_u128))
+        .secure_random(secure)
+        .insecure_random(insecure)
+        .insecure_random_seed(seed_u128)
         .build();
     (ctx, output)
+}
+
+/// The guest's random streams (secure, insecure) and its insecure seed,
+/// all derived from the migration's checksum.
+fn random_streams(checksum: &str) -> (ChaCha12Rng, ChaCha12Rng, u128) {
+    let seed: [u8; 32] = Sha256::digest(format!("wasmig-random:{checksum}")).into();
+    let insecure_seed: [u8; 32] = Sha256::digest(format!("wasmig-insecure:{checksum}")).into();
+    let mut seed_u128 = [0u8; 16];
+    seed_u128.copy_from_slice(&insecure_seed[..16]);
+    (
+        ChaCha12Rng::from_seed(seed),
+        ChaCha12Rng::from_seed(insecure_seed),
+        u128::from_le_bytes(seed_u128),
+    )
 }
 
 /// The instant a migration's wall clock reads, as time since the Unix epoch.
@@ -151,6 +165,24 @@ mod tests {
         assert_eq!(migration_instant(20240501123000).as_secs(), 1_714_566_600);
         assert_eq!(migration_instant(19700101000000).as_secs(), 0);
     }
+
+    /// The streams a guest reads are pinned: a change of generator or of
+    /// seeding would change what migrations that draw random numbers do.
+    #[test]
+    fn the_random_streams_are_pinned() {
+        use chacha20::rand_core::Rng;
+        let (mut secure, mut insecure, seed) = random_streams(&"ab".repeat(32));
+        let drawn = [secure.next_u64(), secure.next_u64(), insecure.next_u64()];
+        assert_eq!(drawn, PINNED, "drawn: {drawn:#x?}");
+        assert_eq!(seed, PINNED_SEED, "seed: {seed:#x}");
+    }
+
+    const PINNED: [u64; 3] = [
+        0x3ea5_1fd9_ec05_1f41,
+        0xcf8c_3c23_833b_55df,
+        0xbd90_fd23_901d_f3dc,
+    ];
+    const PINNED_SEED: u128 = 0x1308_12ec_fb60_2498_bb66_ba10_ee58_b4e3;
 
     #[test]
     fn other_versions_read_as_y2k() {
