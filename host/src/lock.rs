@@ -113,6 +113,35 @@ impl RunLock {
         }
     }
 
+    /// Fails when the lock is gone: a lease that could not be renewed in
+    /// time, or a lock connection the server ended (which released the
+    /// lock). The run must stop before its next migration; the ledger's
+    /// primary key still stops a runner that took the lock meanwhile from
+    /// recording a migration this one is committing.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] saying the lock was lost.
+    pub async fn check(&mut self) -> Result<(), Error> {
+        let alive = match &mut self.held {
+            Held::Lease(lease) => !lease.lost.load(Ordering::SeqCst),
+            Held::Nothing | Held::File(_) => true,
+            Held::Postgres(conn) => conn.ping().await.is_ok(),
+            Held::Mysql(conn) => conn.ping().await.is_ok(),
+        };
+        if alive {
+            return Ok(());
+        }
+        Err(Error::Refused(match self.held {
+            Held::Lease(_) => "this run lost its lease on wasmig_lock (it could not renew it in \
+                 time) and stopped before its next migration; run `wasmig up` again"
+                .into(),
+            _ => "this run lost its lock connection (the server ended it, which released the \
+                 lock) and stopped before its next migration; what it committed is in the \
+                 ledger. Run `wasmig up` again"
+                .into(),
+        }))
+    }
+
     /// Releases the lock now.
     pub async fn release(self) {
         match self.held {
@@ -158,7 +187,20 @@ async fn lock_file(db: PathBuf, timeout: Duration) -> Result<File, Error> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(Error::io(&path))?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied => {
+                Error::Refused(format!(
+                    "cannot write beside the database {}: {e}. Applying and reverting \
+                     migrations writes the database and its lock file {} in the same \
+                     directory; `status`, `history` and `schema dump` only read. Nothing \
+                     was changed (the database is read-only here: mount it read-write, or \
+                     run where it is writable)",
+                    db.display(),
+                    path.display()
+                ))
+            }
+            _ => Error::io(&path)(e),
+        })?;
     let started = Instant::now();
     loop {
         match file.try_lock() {
@@ -180,9 +222,8 @@ async fn lock_postgres(
     timeout: Duration,
 ) -> Result<PgConnection, Error> {
     let context = "taking the run lock (pg_advisory_lock)";
-    let mut conn = crate::backend::nodelay::connecting(PgConnection::connect(url))
+    let mut conn = crate::backend::postgres_connect_as(url, "wasmig lock")
         .await
-        .map_err(|e| crate::backend::postgres_error(e).while_connecting())
         .map_err(crate::database::connecting(database, context))?;
     let started = Instant::now();
     loop {

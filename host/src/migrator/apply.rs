@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::payload::read_all;
 use super::prepare::Prepared;
-use super::{Migrator, RunReport, lost_lock};
+use super::{Migrator, RunReport};
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::ledger;
@@ -29,7 +29,7 @@ impl Migrator {
         let sources = self.sources()?;
         self.build_crates(&sources, false).await?;
         let (mut payloads, with_sums) = read_all(&sources)?;
-        let lock = self.lock().await?;
+        let mut lock = self.lock().await?;
         let mut db = self.connect().await?;
         let mut ledger_exists = ledger::exists(&mut *db).await?;
         let entries = if ledger_exists {
@@ -57,7 +57,7 @@ impl Migrator {
         }
         let mut report = RunReport::default();
         for migration in &prepared {
-            lost_lock(&lock)?;
+            lock.check().await?;
             // A new ledger is created in the first migration's transaction,
             // so a failed first run leaves the database untouched.
             let (returned, result) = self

@@ -343,18 +343,6 @@ fn short(digest: &str) -> &str {
     digest.get(..12).unwrap_or(digest)
 }
 
-/// Stops a run whose lease was taken over while it stalled.
-fn lost_lock(lock: &RunLock) -> Result<(), Error> {
-    if lock.is_lost() {
-        return Err(Error::Refused(
-            "this run lost its lease on wasmig_lock (it could not renew it in time) and \
-             stopped before its next migration; run `wasmig up` again"
-                .into(),
-        ));
-    }
-    Ok(())
-}
-
 /// The process's component runtime, built on first use.
 fn runtime() -> Result<&'static ComponentRuntime, Error> {
     static RUNTIME: OnceLock<Result<ComponentRuntime, String>> = OnceLock::new();

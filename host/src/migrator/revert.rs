@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::payload::{Payload, checksum, read_payload};
 use super::prepare::PreparedBody;
-use super::{Migrator, RunReport, lost_lock};
+use super::{Migrator, RunReport};
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::ledger::{self, LedgerEntry};
@@ -27,7 +27,7 @@ impl Migrator {
     pub async fn down(&self, target: DownTarget) -> Result<RunReport, Error> {
         let started = Instant::now();
         let mut sources = self.sources()?;
-        let lock = self.lock().await?;
+        let mut lock = self.lock().await?;
         let mut db = self.connect().await?;
         let (entries, stored) = if ledger::exists(&mut *db).await? {
             ledger::upgrade(&mut *db).await?;
@@ -93,7 +93,7 @@ impl Migrator {
         }
         let mut report = RunReport::default();
         for migration in &prepared {
-            lost_lock(&lock)?;
+            lock.check().await?;
             let (returned, result) = self
                 .run_one(db, migration, Direction::Down, false, None, false)
                 .await;

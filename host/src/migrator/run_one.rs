@@ -428,7 +428,16 @@ impl Attempt<'_, '_> {
                 held,
             )
             .await
-            .map_err(|e| format!("cannot update the ledger: {e}"))?;
+            .map_err(|e| match (e.kind, self.direction) {
+                // The row's key: another runner recorded this migration
+                // while this one ran it (the lock was lost in between).
+                (crate::backend::DbErrorKind::Constraint, Direction::Up) => format!(
+                    "another runner recorded migration {} while this run applied it (this \
+                     run's lock was lost); this run's changes are rolled back: {e}",
+                    self.migration.source.version
+                ),
+                _ => format!("cannot update the ledger: {e}"),
+            })?;
         if self.transactional {
             db.commit()
                 .await

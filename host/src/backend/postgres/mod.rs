@@ -11,6 +11,7 @@ mod params;
 mod rows;
 
 use std::collections::HashMap;
+use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,10 +30,21 @@ use super::{
 };
 
 async fn open(url: &str) -> Result<PgConnection, DbError> {
-    let conn = super::nodelay::connecting(PgConnection::connect(url))
-        .await
+    connect_as(url, "wasmig").await
+}
+
+/// Connects to `url` as `application_name` (unless the URL names one), so
+/// an operator, or a test, can tell wasmig's sessions apart in
+/// `pg_stat_activity`: `wasmig` does the work, `wasmig lock` holds the lock.
+pub(crate) async fn connect_as(url: &str, application_name: &str) -> Result<PgConnection, DbError> {
+    let mut options = sqlx::postgres::PgConnectOptions::from_str(url)
         .map_err(|e| to_db_error(e).while_connecting())?;
-    Ok(conn)
+    if options.get_application_name().is_none() {
+        options = options.application_name(application_name);
+    }
+    super::nodelay::connecting(PgConnection::connect_with(&options))
+        .await
+        .map_err(|e| to_db_error(e).while_connecting())
 }
 
 /// A PostgreSQL connection.
