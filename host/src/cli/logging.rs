@@ -18,7 +18,9 @@ use wasmig::report::MIGRATION_TARGET;
 
 /// What is shown without `RUST_LOG`: wasmig's own lines from `info` up,
 /// other crates' warnings and errors.
-const DEFAULT_DIRECTIVES: &str = "warn,wasmig=info";
+// sqlx warns of every statement slower than a second: in a migration that
+// is the normal case, not news.
+const DEFAULT_DIRECTIVES: &str = "warn,wasmig=info,sqlx::query=error";
 
 /// Installs the subscriber for this process. Its lines are printed above the
 /// bars in `bars`. A subscriber installed before (by a test harness, say)
