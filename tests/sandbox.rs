@@ -99,6 +99,16 @@ macro_rules! attacks {
                 }
 
                 #[test]
+                fn a_udp_socket_is_stopped() {
+                    attack($kind, "udp", &["open a UDP socket", "rule: no network"]);
+                }
+
+                #[test]
+                fn a_name_lookup_is_stopped() {
+                    attack($kind, "lookup", &["look up a host name", "rule: no network"]);
+                }
+
+                #[test]
                 fn environment_variables_are_empty_and_the_failure_says_why() {
                     attack(
                         $kind,
@@ -299,6 +309,7 @@ fn probe_digest(engine: Engine, seeds: usize) -> String {
     assert_eq!(fact("env_vars"), "0");
     assert_eq!(fact("args"), "0");
     assert_eq!(fact("unix_time"), "1714566600");
+    assert_eq!(fact("monotonic_step_ns"), "1000");
     assert_eq!(fact("env_name"), "staging");
     assert_eq!(fact("allowed_var"), "hello");
     assert_eq!(fact("other_var"), "<none>");

@@ -52,6 +52,18 @@ impl Migration for Adversary {
                 let stream = std::net::TcpStream::connect("127.0.0.1:5432").map_err(Error::msg)?;
                 std::hint::black_box(stream);
             }
+            "udp" => {
+                let socket = std::net::UdpSocket::bind("0.0.0.0:0").map_err(Error::msg)?;
+                std::hint::black_box(socket);
+            }
+            "lookup" => {
+                use std::net::ToSocketAddrs;
+                let found = ("db.example.com", 5432)
+                    .to_socket_addrs()
+                    .map_err(Error::msg)?
+                    .count();
+                std::hint::black_box(found);
+            }
             "env_vars" => {
                 let url = std::env::var("DATABASE_URL")
                     .map_err(|e| Error::msg(format!("DATABASE_URL: {e}")))?;

@@ -1,5 +1,5 @@
 //! Records what the sandbox lets it see into `probe(name, value)`:
-//! environment variables, arguments, the clock, randomness, a HashMap's
+//! environment variables, arguments, both clocks, randomness, a HashMap's
 //! iteration order, and how many rows `probe_seed` holds.
 
 use std::collections::HashMap;
@@ -20,6 +20,10 @@ impl Migration for SandboxProbe {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         fact("unix_time", now.to_string());
+        // The monotonic clock steps 1 µs per read, whatever the real time.
+        let first = std::time::Instant::now();
+        let second = std::time::Instant::now();
+        fact("monotonic_step_ns", (second - first).as_nanos().to_string());
         let mut map = HashMap::new();
         for i in 0..16 {
             map.insert(format!("k{i}"), i);
