@@ -36,6 +36,11 @@ fn in_namespace(script: &str) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// What to do when the namespace cannot be made.
+const NAMESPACE_HINT: &str = "\n(these tests need util-linux's `unshare` and unprivileged user \
+     namespaces, or root; on Ubuntu 24.04: `sudo sysctl \
+     kernel.apparmor_restrict_unprivileged_userns=0`)";
+
 fn versions(db: &Path) -> Vec<i64> {
     let conn = rusqlite::Connection::open(db).unwrap();
     let mut stmt = conn
@@ -80,7 +85,7 @@ fn a_full_file_system_fails_the_migration_and_loses_nothing() {
         d = dir.display()
     );
     let (code, out) = in_namespace(&script);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 0, "{out}{NAMESPACE_HINT}");
     assert!(!out.contains("UNEXPECTED-SUCCESS"), "{out}");
     assert!(
         out.contains("migration 2"),
@@ -141,7 +146,7 @@ fn a_read_only_database_is_refused_with_a_clear_error_and_left_as_it_was() {
         d = p.root.path().display()
     );
     let (code, out) = in_namespace(&script);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 0, "{out}{NAMESPACE_HINT}");
     assert!(
         out.contains("STATUS-OK"),
         "status reads a read-only database:\n{out}"
