@@ -34,6 +34,7 @@ mod checksum_cache;
 pub mod config;
 pub mod database;
 mod error;
+mod failpoint;
 pub mod guest_crate;
 pub mod ledger;
 pub mod limits;

@@ -394,6 +394,7 @@ async fn renew(
                 if !matches!(renewed, Ok(1)) {
                     lost.store(true, Ordering::SeqCst);
                 }
+                crate::failpoint::hit("renewed");
             }
         }
     }

@@ -181,6 +181,25 @@ impl Project {
             .unwrap()
     }
 
+    /// Starts `wasmig` on this project with extra environment variables,
+    /// without waiting for it.
+    pub fn spawn_wasmig_with(&self, vars: &[(&str, &str)], args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_wasmig"))
+            .current_dir(self.root.path())
+            .env_remove("DATABASE_URL")
+            .env("WASMIG_CACHE_DIR", test_cache())
+            .envs(vars.iter().copied())
+            .arg("--dir")
+            .arg(&self.migrations)
+            .arg("--database-url")
+            .arg(self.db.url())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// Runs `wasmig` on this project with extra environment variables.
     pub fn wasmig_with(&self, vars: &[(&str, &str)], args: &[&str]) -> Run {
         let output = Command::new(env!("CARGO_BIN_EXE_wasmig"))

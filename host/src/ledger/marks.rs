@@ -31,11 +31,13 @@ pub const INTERRUPTED_DOWN: &str =
 /// Returns the database's error.
 pub async fn mark(db: &mut dyn Backend, mark: &InterruptedMark) -> Result<(), crate::DbError> {
     match mark {
-        InterruptedMark::Applying(entry) => record(db, entry).await,
+        InterruptedMark::Applying(entry) => record(db, entry).await?,
         InterruptedMark::Reverting(version) => {
-            set_state(db, *version, EntryState::Failed, Some(INTERRUPTED_DOWN)).await
+            set_state(db, *version, EntryState::Failed, Some(INTERRUPTED_DOWN)).await?;
         }
     }
+    crate::failpoint::hit("marked");
+    Ok(())
 }
 
 /// Takes `mark` back after a failure that provably left nothing behind.

@@ -92,6 +92,7 @@ impl Migrator {
             Ok(role_set) => role_set,
             Err(e) => return (db, Err(e)),
         };
+        crate::failpoint::hit("begun");
         let trace = expected_digest.map(|_| Trace::default());
         let (returned, mut executed) = attempt.execute(db, trace).await;
         db = returned;
@@ -409,6 +410,7 @@ impl Attempt<'_, '_> {
         held: Held,
     ) -> Result<(), String> {
         outcome?;
+        crate::failpoint::hit("executed");
         let digest = executed.digest.clone();
         if role_set {
             db.execute_script("RESET ROLE")
@@ -438,11 +440,13 @@ impl Attempt<'_, '_> {
                 ),
                 _ => format!("cannot update the ledger: {e}"),
             })?;
+        crate::failpoint::hit("recorded");
         if self.transactional {
             db.commit()
                 .await
                 .map_err(|e| format!("the commit failed: {e}"))?;
         }
+        crate::failpoint::hit("committed");
         Ok(())
     }
 

@@ -86,6 +86,7 @@ pub(super) async fn run_script(
         };
         if let Ok(rows) = &result {
             progress.rows += rows;
+            crate::failpoint::hit("statement");
         }
         if let Err(e) = result {
             let preview: String = statement.chars().take(120).collect();

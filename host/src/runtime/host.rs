@@ -250,6 +250,7 @@ impl GuestState {
     /// Traps if the host's transaction is gone after a statement, or the
     /// migration's time is up.
     fn after_statement(&self) -> wasmtime::Result<()> {
+        crate::failpoint::hit("statement");
         if self.transactional && !self.db.in_transaction() {
             return Err(wasmtime::Error::new(TransactionEnded));
         }

@@ -217,6 +217,7 @@ impl ComponentRuntime {
         let (component, origin) = match lookup {
             Lookup::Hit(component) => (component, Origin::Cache),
             Lookup::Miss | Lookup::Rejected(_) => {
+                crate::failpoint::hit("compiling");
                 let component = Component::new(&self.engine, bytes)
                     .map_err(|e| invalid(format!("cannot be compiled: {e:#}")))?;
                 let mut notes = Vec::new();
