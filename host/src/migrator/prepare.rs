@@ -81,7 +81,8 @@ impl Prepared<'_> {
             Direction::Up => Some(up),
             Direction::Down => down.as_ref(),
         };
-        for statement in crate::policy::statements(script.map_or("", |s| s.as_str())) {
+        let script = script.map_or("", |s| s.as_str());
+        for statement in crate::policy::statements_for(db.dialect(), script) {
             self.sandbox
                 .check_sql(db.dialect(), db.default_schema(), statement)
                 .map_err(|v| format!("refused: {v}"))?;

@@ -378,7 +378,7 @@ impl Attempt<'_, '_> {
         let version = self.migration.source.version;
         let reporter = &self.migrator.reporter;
         if self.migrator.log_sql {
-            for statement in crate::policy::statements(sql) {
+            for statement in crate::policy::statements_for(db.dialect(), sql) {
                 reporter.event(&Event::Statement {
                     version,
                     sql: statement,

@@ -36,7 +36,7 @@ pub(super) async fn run_script(
     mut trace: Option<&mut Trace>,
     report: Option<&dyn Fn(u64, u64)>,
 ) -> (Result<(), String>, Progress) {
-    let statements = crate::policy::statements(sql);
+    let statements = crate::policy::statements_for(db.dialect(), sql);
     let long = statements.len() >= PROGRESS_STATEMENTS;
     if !statement_by_statement && trace.is_none() && !long {
         return match db.execute_script(sql).await {

@@ -53,7 +53,8 @@ impl Migrator {
         if let Err(e) = db.begin().await {
             return (db, Err(Error::db(context)(e)));
         }
-        let mysql = db.dialect() == Dialect::Mysql;
+        let dialect = db.dialect();
+        let mysql = dialect == Dialect::Mysql;
         let mut planned = Vec::with_capacity(prepared.len());
         let mut failed = false;
         for migration in prepared {
@@ -63,7 +64,7 @@ impl Migrator {
                 Simulation::NotReached
             } else if !migration.transactional() {
                 if let PreparedBody::Sql { up, .. } = &migration.body {
-                    for statement in crate::policy::statements(up) {
+                    for statement in crate::policy::statements_for(dialect, up) {
                         trace.record("sql", statement, &[], Ok(None));
                     }
                 }
@@ -71,11 +72,11 @@ impl Migrator {
                     reason: "it runs outside a transaction, so it cannot be rolled back".into(),
                 }
             } else if let (true, PreparedBody::Sql { up, .. }) = (mysql, &migration.body)
-                && crate::policy::statements(up)
+                && crate::policy::statements_for(dialect, up)
                     .into_iter()
                     .any(crate::policy::is_ddl)
             {
-                for statement in crate::policy::statements(up) {
+                for statement in crate::policy::statements_for(dialect, up) {
                     trace.record("sql", statement, &[], Ok(None));
                 }
                 Simulation::NotSimulated {

@@ -36,7 +36,9 @@ pub mod sql;
 pub use self::config::{PolicyConfig, VersionSelector};
 pub use self::policies::Policies;
 pub use self::sandbox::{Rule, Sandbox, Violation};
-pub use self::scan::{is_ddl, statements, transaction_control, wants_no_transaction};
+pub use self::scan::{
+    is_ddl, statements, statements_for, transaction_control, wants_no_transaction,
+};
 pub use self::sql::StatementKind;
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 //! guest's SQL that would begin, end or nest a transaction is refused before
 //! it reaches the database.
 
+use crate::backend::Dialect;
+
 /// Returns the transaction-control keyword `sql` starts one of its
 /// statements with, if any.
 pub fn transaction_control(sql: &str) -> Option<&'static str> {
@@ -47,10 +49,32 @@ pub fn transaction_control(sql: &str) -> Option<&'static str> {
     })
 }
 
+/// What sets one engine's SQL text apart, as far as splitting goes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Lexicon {
+    /// `/* /* */ */` nests (PostgreSQL).
+    nested_comments: bool,
+    /// `\'` escapes a quote inside a string (MySQL and MariaDB, by default).
+    backslash_escapes: bool,
+}
+
+impl Lexicon {
+    fn of(dialect: Dialect) -> Self {
+        Self {
+            nested_comments: dialect == Dialect::Postgres,
+            backslash_escapes: dialect == Dialect::Mysql,
+        }
+    }
+}
+
 /// Splits a script on `;` outside quotes, comments, dollar-quoted bodies
 /// and the `BEGIN … END` bodies of triggers and routines. Empty statements
 /// (whitespace and comments only) are kept; see [`statements`].
 fn split_statements(sql: &str) -> impl Iterator<Item = &str> {
+    split_with(sql, Lexicon::default())
+}
+
+fn split_with(sql: &str, lexicon: Lexicon) -> impl Iterator<Item = &str> {
     let bytes = sql.as_bytes();
     let mut parts = Vec::new();
     let mut start = 0;
@@ -58,9 +82,9 @@ fn split_statements(sql: &str) -> impl Iterator<Item = &str> {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            quote @ (b'\'' | b'"' | b'`') => i = closing_quote(bytes, i, quote),
+            quote @ (b'\'' | b'"' | b'`') => i = closing_quote(bytes, i, quote, lexicon),
             b'-' if bytes.get(i + 1) == Some(&b'-') => i = line_end(bytes, i),
-            b'/' if bytes.get(i + 1) == Some(&b'*') => i = block_comment_end(bytes, i),
+            b'/' if bytes.get(i + 1) == Some(&b'*') => i = block_comment_end(bytes, i, lexicon),
             b'$' => {
                 if let Some(after) = after_dollar_quoted(sql, i) {
                     i = after;
@@ -90,12 +114,16 @@ fn split_statements(sql: &str) -> impl Iterator<Item = &str> {
 }
 
 /// The index of the quote that closes the one at `open` (or the end).
-fn closing_quote(bytes: &[u8], open: usize, quote: u8) -> usize {
+fn closing_quote(bytes: &[u8], open: usize, quote: u8, lexicon: Lexicon) -> usize {
+    let escapes = lexicon.backslash_escapes && quote != b'`';
     let mut i = open + 1;
     while i < bytes.len() && bytes[i] != quote {
+        if escapes && bytes[i] == b'\\' {
+            i += 1;
+        }
         i += 1;
     }
-    i
+    i.min(bytes.len())
 }
 
 /// The index of the newline that ends the `--` comment at `start` (or the
@@ -109,13 +137,27 @@ fn line_end(bytes: &[u8], start: usize) -> usize {
 }
 
 /// The index of the `/` that closes the `/*` comment at `start` (or the
-/// end).
-fn block_comment_end(bytes: &[u8], start: usize) -> usize {
+/// end), counting nested comments where the engine nests them.
+fn block_comment_end(bytes: &[u8], start: usize, lexicon: Lexicon) -> usize {
+    let mut depth = 1usize;
     let mut i = start + 2;
-    while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
-        i += 1;
+    while i + 1 < bytes.len() {
+        match (bytes[i], bytes[i + 1]) {
+            (b'*', b'/') => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+                i += 2;
+            }
+            (b'/', b'*') if lexicon.nested_comments => {
+                depth += 1;
+                i += 2;
+            }
+            _ => i += 1,
+        }
     }
-    i + 1
+    bytes.len()
 }
 
 /// Where the `$tag$ … $tag$` body (PostgreSQL) starting at `start` ends;
@@ -173,9 +215,19 @@ fn block_depth(sql: &str, start: usize, word: std::ops::Range<usize>, depth: usi
     depth
 }
 
-/// The statements of a script, in order, without the empty ones.
+/// The statements of a script, in order, without the empty ones, read the
+/// way most engines read them (see [`statements_for`]).
 pub fn statements(sql: &str) -> Vec<&str> {
     split_statements(sql)
+        .filter(|s| leading_words(s).next().is_some())
+        .map(str::trim)
+        .collect()
+}
+
+/// The statements of a script as `dialect` reads it: nested comments on
+/// PostgreSQL, backslash escapes in MySQL strings.
+pub fn statements_for(dialect: Dialect, sql: &str) -> Vec<&str> {
+    split_with(sql, Lexicon::of(dialect))
         .filter(|s| leading_words(s).next().is_some())
         .map(str::trim)
         .collect()
@@ -224,6 +276,29 @@ fn leading_words(statement: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by tests/fuzz.rs: PostgreSQL nests block comments.
+    #[test]
+    fn a_nested_comment_on_postgres_hides_its_semicolons() {
+        let sql = "SELECT 1 /* outer /* inner; */ still; */; SELECT 2";
+        assert_eq!(
+            statements_for(Dialect::Postgres, sql),
+            ["SELECT 1 /* outer /* inner; */ still; */", "SELECT 2"]
+        );
+        // SQLite and MySQL end the comment at the first `*/`.
+        let sql = "SELECT 1 /* a /* b */; SELECT 2";
+        assert_eq!(statements_for(Dialect::Sqlite, sql).len(), 2);
+    }
+
+    /// Found by tests/fuzz.rs: MySQL strings escape quotes with backslashes.
+    #[test]
+    fn a_backslash_escaped_quote_on_mysql_does_not_end_the_string() {
+        let sql = r#"SELECT 'it\'s; fine', "q\"; too"; SELECT 2"#;
+        assert_eq!(
+            statements_for(Dialect::Mysql, sql),
+            [r#"SELECT 'it\'s; fine', "q\"; too""#, "SELECT 2"]
+        );
+    }
 
     #[test]
     fn scripts_split_into_statements_keeping_routine_bodies_whole() {

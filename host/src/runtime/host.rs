@@ -227,7 +227,12 @@ impl GuestState {
         sql: &str,
         sets: &[Vec<Value>],
     ) -> wasmtime::Result<()> {
-        if self.stop_before_ddl && policy::statements(sql).into_iter().any(policy::is_ddl) {
+        let dialect = self.db.dialect();
+        if self.stop_before_ddl
+            && policy::statements_for(dialect, sql)
+                .into_iter()
+                .any(policy::is_ddl)
+        {
             if let Some(trace) = &mut self.trace {
                 trace.record(call, sql, sets, Ok(None));
             }
@@ -237,7 +242,9 @@ impl GuestState {
         self.wrote = true;
         if let Some(mark) = &self.ddl_mark
             && !self.marked
-            && policy::statements(sql).into_iter().any(policy::is_ddl)
+            && policy::statements_for(dialect, sql)
+                .into_iter()
+                .any(policy::is_ddl)
         {
             crate::ledger::mark(&mut *self.db, mark)
                 .await

@@ -100,7 +100,7 @@ pub async fn load(db: &mut dyn Backend, files: &[PathBuf]) -> Result<Schema, Err
     let dialect = db.dialect();
     for file in files {
         let text = std::fs::read_to_string(file).map_err(Error::io(file))?;
-        for statement in crate::policy::statements(&text) {
+        for statement in crate::policy::statements_for(dialect, &text) {
             if let Err(e) = db.execute(statement, &[]).await {
                 let line = line_of(&text, statement);
                 return Err(Error::Source {
