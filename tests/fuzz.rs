@@ -390,12 +390,14 @@ fn a_statement_that_touches_a_forbidden_table_is_never_allowed() {
     )
     .unwrap();
     let mut runner = runner("policy checker against SQLite's authorizer");
+    let forbidden_seen = std::sync::atomic::AtomicUsize::new(0);
     runner
         .run(&policy_statement(), |sql| {
             let verdict = sandbox.check_sql(Dialect::Sqlite, "main", &sql);
             if let Some(tables) = touched(&conn, &sql) {
                 let forbidden = tables.iter().any(|t| !t.starts_with("acme_"));
                 if forbidden {
+                    forbidden_seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     prop_assert!(
                         verdict.is_err(),
                         "allowed, but SQLite sees it touch {:?}: {}",
@@ -407,4 +409,7 @@ fn a_statement_that_touches_a_forbidden_table_is_never_allowed() {
             Ok(())
         })
         .unwrap();
+    let forbidden = forbidden_seen.into_inner();
+    println!("  {forbidden} statements touched a forbidden table; every one was refused");
+    assert!(forbidden > 0, "the grammar never touched a forbidden table");
 }
