@@ -180,6 +180,19 @@ fn trial(engine: Engine, reference: &str, kill: &Kill) -> (String, Result<(), St
             Err(format!("failed rows after the kill: {failed:?}")),
         );
     }
+    // Killed right after writing the interrupted mark: the ledger must say
+    // so, for exactly that migration.
+    if matches!(kill, Kill::At(point) if point == "marked")
+        && outcome.starts_with("killed")
+        && failed.len() != 1
+    {
+        return (
+            outcome,
+            Err(format!(
+                "killed after the mark, but failed rows are {failed:?}"
+            )),
+        );
+    }
     if let Some(version) = failed.first() {
         let run = p.wasmig(&["resolve", version, "--as", "rolled-back"]);
         if run.code != 0 {
