@@ -1,12 +1,14 @@
-//! Kill trials: `wasmig up` on a mixed directory is killed with SIGKILL, at
+//! Kill trials: `wasmig up` on a mixed directory (and, every other trial,
+//! `wasmig down --to 0` after it) is killed with SIGKILL, at
 //! a random moment (seeded; the seed is printed) or at a named boundary
 //! (the debug build's failpoints, see `host/src/failpoint.rs`), and then:
 //!
 //! - at most one migration is recorded *failed*, and only one that cannot
 //!   roll back (no-transaction; on MySQL, one with DDL);
 //! - after the documented recovery (`resolve <v> --as rolled-back` for that
-//!   one, whose statements are written to run again) and a rerun, schema,
-//!   data and ledger equal an uninterrupted run's, timestamps aside.
+//!   one after `up`, `--as applied` after `down`: its statements are written
+//!   to run again) and a rerun, schema, data and ledger equal an
+//!   uninterrupted run's, timestamps aside.
 //!
 //! `WASMIG_KILL_TRIALS` (default 50 per engine) and `WASMIG_KILL_SEED` run
 //! more or other trials: the long run is
@@ -58,11 +60,11 @@ fn mixed(engine: Engine) -> Project {
             "{insert} INTO items (id, label) VALUES ({i}, 'item {i}');\n"
         ));
     }
-    p.sql("1_items", &items, None);
+    p.sql("1_items", &items, Some("DROP TABLE IF EXISTS items;"));
     p.sql(
         "2_big",
         "CREATE TABLE IF NOT EXISTS big (id BIGINT PRIMARY KEY, label VARCHAR(40));",
-        None,
+        Some("DROP TABLE IF EXISTS big;"),
     );
     p.component("3_fill", "slow_fill");
     let no_transaction = match engine {
@@ -77,7 +79,14 @@ fn mixed(engine: Engine) -> Project {
              CREATE INDEX IF NOT EXISTS items_label ON items (label);\n"
         }
     };
-    p.sql("4_side", no_transaction, None);
+    let no_transaction_down = match engine {
+        Engine::Postgres => {
+            "DROP INDEX CONCURRENTLY IF EXISTS items_label;\nDROP TABLE IF EXISTS side;\n"
+        }
+        Engine::Sqlite => "DROP INDEX IF EXISTS items_label;\nDROP TABLE IF EXISTS side;\n",
+        Engine::Mysql => "DROP INDEX IF EXISTS items_label ON items;\nDROP TABLE IF EXISTS side;\n",
+    };
+    p.sql("4_side", no_transaction, Some(no_transaction_down));
     let more = match engine {
         Engine::Sqlite => {
             "UPDATE items SET label = 'renamed ' || id WHERE id > 30;\n\
@@ -92,7 +101,21 @@ fn mixed(engine: Engine) -> Project {
              UPDATE items SET label = CONCAT('renamed ', id) WHERE id > 30;"
         }
     };
-    p.sql("5_more", more, None);
+    let less = match engine {
+        Engine::Sqlite => {
+            "ALTER TABLE items DROP COLUMN note;\n\
+             UPDATE items SET label = 'item ' || id WHERE id > 30;"
+        }
+        Engine::Postgres => {
+            "ALTER TABLE items DROP COLUMN IF EXISTS note;\n\
+             UPDATE items SET label = 'item ' || id WHERE id > 30;"
+        }
+        Engine::Mysql => {
+            "ALTER TABLE items DROP COLUMN IF EXISTS note;\n\
+             UPDATE items SET label = CONCAT('item ', id) WHERE id > 30;"
+        }
+    };
+    p.sql("5_more", more, Some(less));
     p
 }
 
@@ -113,8 +136,18 @@ fn state(p: &Project) -> String {
         "SELECT sum(id) FROM big",
     ];
     let mut out = support::schema_json(p);
-    for sql in data.iter().chain([&ledger]) {
-        out.push_str(&format!("\n{sql}: {:?}", p.column(sql)));
+    for sql in data {
+        let table = if sql.contains("items") {
+            "items"
+        } else {
+            "big"
+        };
+        if p.db.has_table(table) {
+            out.push_str(&format!("\n{sql}: {:?}", p.column(sql)));
+        }
+    }
+    if p.db.has_table("wasmig_migrations") {
+        out.push_str(&format!("\nledger: {:?}", p.column(ledger)));
     }
     out
 }
@@ -127,26 +160,59 @@ fn may_fail(engine: Engine) -> &'static [&'static str] {
     }
 }
 
+/// The command a trial kills: `up` on a fresh database, or `down --to 0`
+/// after a complete `up`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Run {
+    Up,
+    Down,
+}
+
+impl Run {
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Run::Up => &["up", "-q"],
+            Run::Down => &["down", "--to", "0", "-q"],
+        }
+    }
+
+    /// How the ledger records a migration whose run was cut short and is
+    /// written to run again: `up` runs it again once it is recorded as rolled
+    /// back, `down` once it is recorded as still applied.
+    fn resolution(self) -> &'static str {
+        match self {
+            Run::Up => "rolled-back",
+            Run::Down => "applied",
+        }
+    }
+}
+
 /// One trial: how it ended, and what it found wrong (nothing, if it held).
-fn trial(engine: Engine, reference: &str, kill: &Kill) -> (String, Result<(), String>) {
+fn trial(engine: Engine, run: Run, reference: &str, kill: &Kill) -> (String, Result<(), String>) {
     let p = mixed(engine);
+    if run == Run::Down {
+        p.wasmig(&["up", "-q"]).ok();
+    }
+    let mut args = run.args().to_vec();
     let mut child = match kill {
         // Compiling happens only when the compile cache misses.
         Kill::At(point) if point == "compiling" => {
-            p.spawn_wasmig_with(&[("WASMIG_FAILPOINT", point)], &["up", "-q", "--no-cache"])
+            args.push("--no-cache");
+            p.spawn_wasmig_with(&[("WASMIG_FAILPOINT", point)], &args)
         }
-        Kill::At(point) => p.spawn_wasmig_with(&[("WASMIG_FAILPOINT", point)], &["up", "-q"]),
-        Kill::After(_) => p.spawn_wasmig(&["up", "-q"]),
+        Kill::At(point) => p.spawn_wasmig_with(&[("WASMIG_FAILPOINT", point)], &args),
+        Kill::After(_) => p.spawn_wasmig(&args),
     };
     if let Kill::After(delay) = kill {
         std::thread::sleep(*delay);
         let _ = child.kill();
     }
     let status = child.wait().unwrap();
+    let name = format!("{run:?}").to_lowercase();
     let outcome = match (kill, status.signal()) {
-        (Kill::At(point), Some(9)) => format!("killed at {point}"),
-        (Kill::After(_), Some(9)) => "killed at a random moment".to_owned(),
-        _ if status.success() => "finished before the kill".to_owned(),
+        (Kill::At(point), Some(9)) => format!("{name}: killed at {point}"),
+        (Kill::After(_), Some(9)) => format!("{name}: killed at a random moment"),
+        _ if status.success() => format!("{name}: finished before the kill"),
         _ => return ("failed".into(), Err(format!("wasmig exited with {status}"))),
     };
     let status = p.wasmig(&["status", "--format", "json"]);
@@ -161,12 +227,16 @@ fn trial(engine: Engine, reference: &str, kill: &Kill) -> (String, Result<(), St
         .map(|m| m["version"].to_string())
         .collect();
     // Where a random kill landed: the migration that was in flight.
-    let outcome = if matches!(kill, Kill::After(_)) && outcome.starts_with("killed") {
+    let outcome = if matches!(kill, Kill::After(_)) && outcome.contains("killed") {
         let applied = migrations
             .iter()
             .filter(|m| m["status"] == "applied")
             .count();
-        format!("{outcome}, in migration {}", applied + 1)
+        match (run, applied) {
+            (Run::Up, 5) | (Run::Down, 0) => format!("{outcome}, after the last migration"),
+            (Run::Up, n) => format!("{outcome}, in migration {}", n + 1),
+            (Run::Down, n) => format!("{outcome}, in migration {n}"),
+        }
     } else {
         outcome
     };
@@ -181,9 +251,13 @@ fn trial(engine: Engine, reference: &str, kill: &Kill) -> (String, Result<(), St
         );
     }
     // Killed right after writing the interrupted mark: the ledger must say
-    // so, for exactly that migration.
+    // so, for exactly that migration. (On MySQL the mark before a DDL
+    // statement sits in the migration's transaction until the DDL commits
+    // it: killed in between, mark and migration roll back together, and
+    // the ledger is right to show nothing.)
     if matches!(kill, Kill::At(point) if point == "marked")
-        && outcome.starts_with("killed")
+        && outcome.contains("killed")
+        && engine != Engine::Mysql
         && failed.len() != 1
     {
         return (
@@ -194,14 +268,14 @@ fn trial(engine: Engine, reference: &str, kill: &Kill) -> (String, Result<(), St
         );
     }
     if let Some(version) = failed.first() {
-        let run = p.wasmig(&["resolve", version, "--as", "rolled-back"]);
-        if run.code != 0 {
-            return (outcome, Err(format!("resolve failed: {}", run.stderr)));
+        let resolved = p.wasmig(&["resolve", version, "--as", run.resolution()]);
+        if resolved.code != 0 {
+            return (outcome, Err(format!("resolve failed: {}", resolved.stderr)));
         }
     }
-    let run = p.wasmig(&["up", "-q"]);
-    if run.code != 0 {
-        return (outcome, Err(format!("the rerun failed: {}", run.stderr)));
+    let rerun = p.wasmig(run.args());
+    if rerun.code != 0 {
+        return (outcome, Err(format!("the rerun failed: {}", rerun.stderr)));
     }
     let found = state(&p);
     if found != reference {
@@ -228,16 +302,27 @@ fn kill_trials(engine: Engine) {
         .and_then(|n| n.parse().ok())
         .unwrap_or(DEFAULT_SEED);
     println!("kill trials on {engine:?}: {trials} trials, seed {seed} (WASMIG_KILL_SEED)");
+    // Uninterrupted runs: `up` on a fresh database, `down --to 0` after it.
     let reference_project = mixed(engine);
     let started = Instant::now();
     reference_project.wasmig(&["up", "-q"]).ok();
-    let span = started.elapsed();
-    let reference = state(&reference_project);
+    let up_span = started.elapsed();
+    let up_reference = state(&reference_project);
+    let started = Instant::now();
+    reference_project.wasmig(Run::Down.args()).ok();
+    let down_span = started.elapsed();
+    let down_reference = state(&reference_project);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
     let mut failures = Vec::new();
     let mut boundary = 0;
     for i in 0..trials {
+        // Every other trial kills `down`.
+        let (run, span, reference) = if i % 2 == 0 {
+            (Run::Up, up_span, &up_reference)
+        } else {
+            (Run::Down, down_span, &down_reference)
+        };
         // Two trials in five stop at a boundary, taken in turn so every
         // one is reached; the others at a random moment of the run.
         let kill = if i % 5 < 2 {
@@ -253,13 +338,16 @@ fn kill_trials(engine: Engine) {
         } else {
             Kill::After(span.mul_f64(rng.random_range(0.0..1.1)))
         };
-        let (outcome, held) = trial(engine, &reference, &kill);
+        let (outcome, held) = trial(engine, run, reference, &kill);
         *outcomes.entry(outcome.clone()).or_default() += 1;
         if let Err(why) = held {
             failures.push(format!("trial {i} ({outcome}): {why}"));
         }
     }
-    println!("kill trials on {engine:?}, seed {seed}, an uninterrupted run {span:?}:");
+    println!(
+        "kill trials on {engine:?}, seed {seed}, an uninterrupted up {up_span:?}, down \
+         {down_span:?}:"
+    );
     for (outcome, n) in &outcomes {
         println!("  {n:5}  {outcome}");
     }
