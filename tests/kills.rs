@@ -240,32 +240,8 @@ fn trial(engine: Engine, run: Run, reference: &str, kill: &Kill) -> (String, Res
     } else {
         outcome
     };
-    if failed.len() > 1
-        || failed
-            .iter()
-            .any(|v| !may_fail(engine).contains(&v.as_str()))
-    {
-        return (
-            outcome,
-            Err(format!("failed rows after the kill: {failed:?}")),
-        );
-    }
-    // Killed right after writing the interrupted mark: the ledger must say
-    // so, for exactly that migration. (On MySQL the mark before a DDL
-    // statement sits in the migration's transaction until the DDL commits
-    // it: killed in between, mark and migration roll back together, and
-    // the ledger is right to show nothing.)
-    if matches!(kill, Kill::At(point) if point == "marked")
-        && outcome.contains("killed")
-        && engine != Engine::Mysql
-        && failed.len() != 1
-    {
-        return (
-            outcome,
-            Err(format!(
-                "killed after the mark, but failed rows are {failed:?}"
-            )),
-        );
+    if let Err(why) = check_failed(engine, kill, &outcome, &failed) {
+        return (outcome, Err(why));
     }
     if let Some(version) = failed.first() {
         let resolved = p.wasmig(&["resolve", version, "--as", run.resolution()]);
@@ -285,6 +261,38 @@ fn trial(engine: Engine, run: Run, reference: &str, kill: &Kill) -> (String, Res
         );
     }
     (outcome, Ok(()))
+}
+
+/// What the ledger may say right after a kill: at most one *failed*
+/// migration, one that cannot roll back.
+fn check_failed(
+    engine: Engine,
+    kill: &Kill,
+    outcome: &str,
+    failed: &[String],
+) -> Result<(), String> {
+    if failed.len() > 1
+        || failed
+            .iter()
+            .any(|v| !may_fail(engine).contains(&v.as_str()))
+    {
+        return Err(format!("failed rows after the kill: {failed:?}"));
+    }
+    // Killed right after writing the interrupted mark: the ledger must say
+    // so, for exactly that migration. (On MySQL the mark before a DDL
+    // statement sits in the migration's transaction until the DDL commits
+    // it: killed in between, mark and migration roll back together, and
+    // the ledger is right to show nothing.)
+    if matches!(kill, Kill::At(point) if point == "marked")
+        && outcome.contains("killed")
+        && engine != Engine::Mysql
+        && failed.len() != 1
+    {
+        return Err(format!(
+            "killed after the mark, but failed rows are {failed:?}"
+        ));
+    }
+    Ok(())
 }
 
 enum Kill {
