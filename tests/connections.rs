@@ -177,3 +177,52 @@ fn an_ended_lock_session_on_postgres_never_applies_a_migration_twice() {
 fn an_ended_lock_session_on_mariadb_never_applies_a_migration_twice() {
     lock_session_ended(Engine::Mysql);
 }
+
+/// A runner that stalls past its lease (stopped with SIGSTOP for longer
+/// than the lease's 30 s) loses it to another runner, which applies the
+/// migration the stalled one was in; resumed, the stalled runner cannot
+/// record that migration and stops. Every migration runs once.
+#[test]
+fn a_runner_that_stalls_past_its_lease_stops_and_nothing_runs_twice() {
+    let p = Project::on(Engine::Postgres);
+    p.sql("0001_rows", "CREATE TABLE rows_seen (n int);", None);
+    p.wasmig(&["up", "--lock", "lease"]).ok();
+    p.sql(
+        "0002_slow",
+        "INSERT INTO rows_seen VALUES (1);\nSELECT pg_sleep(1);\nINSERT INTO rows_seen VALUES (2);",
+        None,
+    );
+    p.sql("0003_after", "INSERT INTO rows_seen VALUES (3);", None);
+    let stalled = p.spawn_wasmig(&["up", "--lock", "lease"]);
+    wait_for(
+        &p,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND application_name = 'wasmig' AND query LIKE '%pg_sleep(1)%'",
+    );
+    let pid = rustix::process::Pid::from_child(&stalled);
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+    // The lease expires 30 s after its last renewal.
+    std::thread::sleep(Duration::from_secs(32));
+    let second = p.wasmig(&["up", "--lock", "lease"]);
+    rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+    let (stalled_ok, stalled_out) = finish(stalled);
+    let both = format!(
+        "second:\n{}\n{}\nstalled:\n{stalled_out}",
+        second.stdout, second.stderr
+    );
+    assert_eq!(second.code, 0, "the second runner applies 2 and 3:\n{both}");
+    assert!(!stalled_ok, "the stalled runner must stop:\n{both}");
+    assert!(
+        stalled_out.contains("another runner recorded migration 2"),
+        "{both}"
+    );
+    assert_eq!(
+        p.column("SELECT n FROM rows_seen ORDER BY n"),
+        ["1", "2", "3"],
+        "{both}"
+    );
+    assert_eq!(
+        p.column("SELECT version FROM wasmig_migrations ORDER BY version"),
+        ["1", "2", "3"]
+    );
+}
