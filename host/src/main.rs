@@ -88,7 +88,8 @@ struct Global {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Create a new migration: SQL up/down files, or a Rust guest crate
+    /// Create a new migration: SQL up/down files, a Rust guest crate or a declarative file; with
+    /// --auto, written from the difference to the desired schema files
     New(NewArgs),
     /// Build the Rust guest crates of the directory into components
     Build(BuildArgs),
@@ -121,7 +122,8 @@ enum Command {
     /// Create or drop the database itself (on its PostgreSQL or MySQL/MariaDB server; for
     /// SQLite, its file)
     Database(DatabaseArgs),
-    /// Read the database's schema: tables, columns, keys, indexes and constraints
+    /// The schema: dump it, diff it against the migrations or the desired schema files, and
+    /// (in development) sync or drop it
     Schema(SchemaArgs),
     /// Compare the live database with what its applied migrations produce (replayed in a
     /// scratch database) and list every difference
