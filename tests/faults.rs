@@ -225,3 +225,59 @@ fn a_lock_timeout_fails_the_migration_and_the_rerun_completes() {
     p.wasmig(&["up"]).ok();
     assert_eq!(p.column("SELECT count(*) FROM t"), ["2"]);
 }
+
+/// MariaDB: another session holds a row lock the migration needs; the
+/// migration's own `innodb_lock_wait_timeout` ends the wait.
+#[test]
+fn a_lock_wait_timeout_on_mariadb_fails_the_migration_and_the_rerun_completes() {
+    let p = Project::on(Engine::Mysql);
+    p.sql(
+        "0001_t",
+        "CREATE TABLE t (id int PRIMARY KEY, n int); INSERT INTO t VALUES (1, 0);",
+        None,
+    );
+    p.wasmig(&["up"]).ok();
+    p.sql(
+        "0002_bump",
+        "SET SESSION innodb_lock_wait_timeout = 1;\n\
+         INSERT INTO t VALUES (2, 0);\n\
+         UPDATE t SET n = n + 1 WHERE id = 1;",
+        None,
+    );
+    let holder = Command::new("mariadb")
+        .args(support::database::mysql_args())
+        .arg(p.db.name())
+        .args([
+            "-e",
+            "BEGIN; SELECT n FROM t WHERE id = 1 FOR UPDATE; SELECT SLEEP(4); COMMIT;",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        let waiting = p.column(
+            "SELECT count(*) FROM information_schema.processlist \
+             WHERE db = DATABASE() AND info LIKE 'SELECT SLEEP(4)%'",
+        );
+        if waiting == ["1"] {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    p.wasmig(&["up"])
+        .fails()
+        .says(&["migration 2", "Lock wait timeout"]);
+    let mut holder = holder;
+    holder.wait().unwrap();
+    assert_eq!(
+        p.column("SELECT count(*) FROM t"),
+        ["1"],
+        "nothing of 0002 stays"
+    );
+    assert_eq!(
+        p.column("SELECT version FROM wasmig_migrations ORDER BY version"),
+        ["1"]
+    );
+    p.wasmig(&["up"]).ok();
+    assert_eq!(p.column("SELECT n FROM t WHERE id = 1"), ["1"]);
+}

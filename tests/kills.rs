@@ -382,3 +382,47 @@ fn kill_trials_on_postgres() {
 fn kill_trials_on_mariadb() {
     kill_trials(Engine::Mysql);
 }
+
+/// Killed after a statement that cannot roll back, the migration is left
+/// *failed (interrupted)*: a no-transaction migration on every engine, a
+/// MySQL migration after its DDL.
+fn killed_after_what_cannot_roll_back(engine: Engine, sql: &str) {
+    let p = Project::on(engine);
+    p.sql("1_a", sql, None);
+    let child = p.spawn_wasmig_with(&[("WASMIG_FAILPOINT", "statement@1")], &["up", "-q"]);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "the failpoint was not reached"
+    );
+    let doc = p.status_json();
+    assert_eq!(doc["migrations"][0]["status"], "failed", "{doc}");
+    p.wasmig(&["up"])
+        .fails()
+        .says(&["failed part way", "wasmig resolve 1"]);
+}
+
+#[test]
+fn a_killed_no_transaction_migration_is_left_failed_on_sqlite() {
+    killed_after_what_cannot_roll_back(
+        Engine::Sqlite,
+        "-- wasmig:no-transaction\nCREATE TABLE a (id int);\nCREATE TABLE b (id int);",
+    );
+}
+
+#[test]
+fn a_killed_no_transaction_migration_is_left_failed_on_postgres() {
+    killed_after_what_cannot_roll_back(
+        Engine::Postgres,
+        "-- wasmig:no-transaction\nCREATE TABLE a (id int);\nCREATE TABLE b (id int);",
+    );
+}
+
+#[test]
+fn a_killed_ddl_migration_is_left_failed_on_mariadb() {
+    killed_after_what_cannot_roll_back(
+        Engine::Mysql,
+        "CREATE TABLE a (id int);\nINSERT INTO a VALUES (1);\nCREATE TABLE b (id int);",
+    );
+}

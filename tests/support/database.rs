@@ -308,7 +308,8 @@ impl Drop for Database {
 }
 
 /// `mysql://user:password@host:port` as command-line arguments.
-fn mysql_args() -> Vec<String> {
+/// The `mariadb` client's connection arguments for the test server.
+pub fn mysql_args() -> Vec<String> {
     let url = mysql_server();
     let rest = url
         .split_once("://")
