@@ -9,19 +9,9 @@
 mod support;
 
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::{Engine, Project};
-
-/// Waits for `sql` (a count) to say 1, for up to ten seconds.
-#[track_caller]
-fn wait_for(p: &Project, sql: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while p.column(sql) != ["1"] {
-        assert!(Instant::now() < deadline, "timed out waiting for: {sql}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn finish(child: Child) -> (bool, String) {
     let out = child.wait_with_output().unwrap();
@@ -72,7 +62,7 @@ fn work_session_ended(engine: Engine) {
             String::new(),
         ),
     };
-    wait_for(&p, &find);
+    p.wait_for(&find);
     match engine {
         Engine::Postgres => {
             p.column(&kill);
@@ -119,8 +109,7 @@ fn lock_session_ended(engine: Engine) {
     let first = p.spawn_wasmig(&["up"]);
     match engine {
         Engine::Postgres => {
-            wait_for(
-                &p,
+            p.wait_for(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
                  AND application_name = 'wasmig' AND query LIKE '%pg_sleep(3)%'",
             );
@@ -130,8 +119,7 @@ fn lock_session_ended(engine: Engine) {
             );
         }
         _ => {
-            wait_for(
-                &p,
+            p.wait_for(
                 "SELECT count(*) FROM information_schema.processlist \
                  WHERE db = DATABASE() AND info LIKE '%SLEEP(3)%' AND id <> CONNECTION_ID()",
             );
@@ -194,8 +182,7 @@ fn a_runner_that_stalls_past_its_lease_stops_and_nothing_runs_twice() {
     );
     p.sql("0003_after", "INSERT INTO rows_seen VALUES (3);", None);
     let stalled = p.spawn_wasmig(&["up", "--lock", "lease"]);
-    wait_for(
-        &p,
+    p.wait_for(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
          AND application_name = 'wasmig' AND query LIKE '%pg_sleep(1)%'",
     );

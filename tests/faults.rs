@@ -164,6 +164,20 @@ fn a_read_only_database_is_refused_with_a_clear_error_and_left_as_it_was() {
     p.wasmig(&["up"]).ok();
 }
 
+/// Migration 2 failed: its row is not in `t`, and the ledger has only 1.
+#[track_caller]
+fn nothing_of_the_second_stays(p: &Project) {
+    assert_eq!(
+        p.column("SELECT count(*) FROM t"),
+        ["1"],
+        "nothing of 0002 stays"
+    );
+    assert_eq!(
+        p.column("SELECT version FROM wasmig_migrations ORDER BY version"),
+        ["1"]
+    );
+}
+
 /// Another session holds a lock on the table a migration alters; the
 /// server's `lock_timeout` (set in the URL) ends the wait.
 #[test]
@@ -190,17 +204,10 @@ fn a_lock_timeout_fails_the_migration_and_the_rerun_completes() {
         ])
         .spawn()
         .unwrap();
-    // Wait until the lock is held.
-    for _ in 0..100 {
-        let held = p.column(
-            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
-             WHERE c.relname = 't' AND l.mode = 'AccessExclusiveLock' AND l.granted",
-        );
-        if held == ["1"] {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    p.wait_for(
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+         WHERE c.relname = 't' AND l.mode = 'AccessExclusiveLock' AND l.granted",
+    );
     let url = format!("{}?options=-c%20lock_timeout%3D500ms", p.db.url());
     let dir = p.migrations.to_str().unwrap();
     let started = std::time::Instant::now();
@@ -211,17 +218,8 @@ fn a_lock_timeout_fails_the_migration_and_the_rerun_completes() {
         started.elapsed().as_secs() < 4,
         "the wait ended at the timeout"
     );
-    let mut holder = holder;
-    holder.wait().unwrap();
-    assert_eq!(
-        p.column("SELECT count(*) FROM t"),
-        ["1"],
-        "nothing of 0002 stays"
-    );
-    assert_eq!(
-        p.column("SELECT version FROM wasmig_migrations ORDER BY version"),
-        ["1"]
-    );
+    holder.wait_with_output().unwrap();
+    nothing_of_the_second_stays(&p);
     p.wasmig(&["up"]).ok();
     assert_eq!(p.column("SELECT count(*) FROM t"), ["2"]);
 }
@@ -254,30 +252,15 @@ fn a_lock_wait_timeout_on_mariadb_fails_the_migration_and_the_rerun_completes() 
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    for _ in 0..100 {
-        let waiting = p.column(
-            "SELECT count(*) FROM information_schema.processlist \
-             WHERE db = DATABASE() AND info LIKE 'SELECT SLEEP(4)%'",
-        );
-        if waiting == ["1"] {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    p.wait_for(
+        "SELECT count(*) FROM information_schema.processlist \
+         WHERE db = DATABASE() AND info LIKE 'SELECT SLEEP(4)%'",
+    );
     p.wasmig(&["up"])
         .fails()
         .says(&["migration 2", "Lock wait timeout"]);
-    let mut holder = holder;
-    holder.wait().unwrap();
-    assert_eq!(
-        p.column("SELECT count(*) FROM t"),
-        ["1"],
-        "nothing of 0002 stays"
-    );
-    assert_eq!(
-        p.column("SELECT version FROM wasmig_migrations ORDER BY version"),
-        ["1"]
-    );
+    holder.wait_with_output().unwrap();
+    nothing_of_the_second_stays(&p);
     p.wasmig(&["up"]).ok();
     assert_eq!(p.column("SELECT n FROM t WHERE id = 1"), ["1"]);
 }

@@ -56,7 +56,7 @@ fn mysql_plans_list_ddl_as_not_simulated_and_simulate_the_rest() {
         "CREATE TABLE more",
     ]);
     assert!(!p.db.has_table("typed") && !p.db.has_table("more"));
-    let digest = digest_of(&plan);
+    let digest = support::plan_digest(&plan);
     p.wasmig(&["up", "--expect-plan", &digest]).ok();
     assert_eq!(applied(&p), ["1", "2", "3", "4"]);
     assert_eq!(p.column("SELECT last_name FROM people"), ["LOVELACE"]);
@@ -105,14 +105,6 @@ fn people_with_pending(engine: Engine) -> Project {
     p
 }
 
-fn digest_of(run: &support::Run) -> String {
-    run.stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("plan digest: "))
-        .expect("the plan prints its digest")
-        .to_owned()
-}
-
 fn applied(p: &Project) -> Vec<String> {
     p.column("SELECT version FROM wasmig_migrations ORDER BY version")
 }
@@ -133,9 +125,13 @@ fn plan_then_up_with_its_digest_applies_exactly_the_plan(engine: Engine) {
         "wasmig up --expect-plan",
     ]);
     let plan = p.wasmig(&["plan"]).ok();
-    let digest = digest_of(&plan);
+    let digest = support::plan_digest(&plan);
     assert_eq!(digest.len(), 64);
-    assert_eq!(digest, digest_of(&p.wasmig(&["plan"]).ok()), "plans differ");
+    assert_eq!(
+        digest,
+        support::plan_digest(&p.wasmig(&["plan"]).ok()),
+        "plans differ"
+    );
     p.wasmig(&["up", "--expect-plan", &digest]).ok();
     assert_eq!(applied(&p), ["1", "2", "3"]);
     assert_eq!(
@@ -144,12 +140,12 @@ fn plan_then_up_with_its_digest_applies_exactly_the_plan(engine: Engine) {
     );
     // Nothing is pending now: a new plan is empty, with another digest.
     let empty = p.wasmig(&["plan"]).ok().says(&["nothing to do"]);
-    assert_ne!(digest_of(&empty), digest);
+    assert_ne!(support::plan_digest(&empty), digest);
 }
 
 fn a_database_changed_after_the_plan_makes_up_refuse_it(engine: Engine) {
     let p = people_with_pending(engine);
-    let digest = digest_of(&p.wasmig(&["plan"]).ok());
+    let digest = support::plan_digest(&p.wasmig(&["plan"]).ok());
     p.db.apply_natively(
         "INSERT INTO people (id, first_name, last_name) VALUES (4, 'Edsger', 'Dijkstra');",
     );
@@ -161,7 +157,7 @@ fn a_database_changed_after_the_plan_makes_up_refuse_it(engine: Engine) {
     ]);
     assert_eq!(p.dump(), changed, "a refused plan applied something");
     // Reviewing again gives a plan that applies.
-    let digest = digest_of(&p.wasmig(&["plan"]).ok());
+    let digest = support::plan_digest(&p.wasmig(&["plan"]).ok());
     p.wasmig(&["up", "--expect-plan", &digest]).ok();
     assert_eq!(applied(&p), ["1", "2", "3"]);
     // A digest that is not a plan's is refused too.
@@ -193,7 +189,7 @@ fn up_dry_run_changes_nothing_and_prints_the_plan_as_json(engine: Engine) {
     assert_eq!(doc["digest"].as_str().unwrap().len(), 64);
     // --dry-run and plan agree.
     let plan = p.wasmig(&["plan"]).ok();
-    assert_eq!(doc["digest"].as_str().unwrap(), digest_of(&plan));
+    assert_eq!(doc["digest"].as_str().unwrap(), support::plan_digest(&plan));
     // plan takes up's selection: --to and --count.
     for args in [["plan", "--to", "2"], ["plan", "--count", "1"]] {
         let run = p.wasmig(&[&args[..], &["--format", "json"]].concat()).ok();

@@ -14,14 +14,6 @@ use support::{Engine, Project};
 
 const PASSWORD: &str = "pw-s3cret-9731";
 
-fn digest_of(run: &support::Run) -> String {
-    run.stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("plan digest: "))
-        .expect("the plan prints its digest")
-        .to_owned()
-}
-
 #[track_caller]
 fn no_password(run: &support::Run, what: &str) {
     for text in [&run.stdout, &run.stderr] {
@@ -102,7 +94,7 @@ fn planned(engine: Engine) -> (Project, String) {
     p.sql("1_people", "CREATE TABLE people (id int);", None);
     p.wasmig(&["up"]).ok();
     p.sql("2_more", "INSERT INTO people VALUES (1);", None);
-    let digest = digest_of(&p.wasmig(&["plan"]).ok());
+    let digest = support::plan_digest(&p.wasmig(&["plan"]).ok());
     (p, digest)
 }
 
@@ -143,7 +135,7 @@ fn a_migration_whose_statements_changed_after_the_check_is_stopped_before_its_co
     p.sql("2_wait", "SELECT pg_sleep(2);", None);
     // The probe writes how many rows probe_seed holds.
     p.component("20240501123000_probe", "sandbox_probe");
-    let digest = digest_of(&p.wasmig(&["plan"]).ok());
+    let digest = support::plan_digest(&p.wasmig(&["plan"]).ok());
     let runner = p.spawn_wasmig(&["up", "--expect-plan", &digest]);
     // Migration 2 sleeps twice: in the check of the plan when `up` starts
     // (a simulation, rolled back), then for real, in another transaction.

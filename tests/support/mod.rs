@@ -166,19 +166,7 @@ impl Project {
 
     /// Starts `wasmig` on this project without waiting for it.
     pub fn spawn_wasmig(&self, args: &[&str]) -> std::process::Child {
-        Command::new(env!("CARGO_BIN_EXE_wasmig"))
-            .current_dir(self.root.path())
-            .env_remove("DATABASE_URL")
-            .env("WASMIG_CACHE_DIR", test_cache())
-            .arg("--dir")
-            .arg(&self.migrations)
-            .arg("--database-url")
-            .arg(self.db.url())
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
+        self.spawn_wasmig_with(&[], args)
     }
 
     /// Starts `wasmig` on this project with extra environment variables,
@@ -255,6 +243,19 @@ impl Project {
         self.db.dump()
     }
 
+    /// Waits up to ten seconds for the count `sql` returns to be 1.
+    #[track_caller]
+    pub fn wait_for(&self, sql: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.column(sql) != ["1"] {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for: {sql}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// The first column of every row of a query, as text.
     pub fn column(&self, sql: &str) -> Vec<String> {
         self.db.column(sql)
@@ -327,6 +328,15 @@ fn sqlite_column(path: &Path, sql: &str) -> Vec<String> {
         .unwrap()
         .map(Result::unwrap)
         .collect()
+}
+
+/// The digest a `wasmig plan` printed.
+pub fn plan_digest(run: &Run) -> String {
+    run.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("plan digest: "))
+        .expect("the plan prints its digest")
+        .to_owned()
 }
 
 /// `wasmig schema dump --format json` of a project's database.
