@@ -31,7 +31,7 @@ use crate::source::{MigrationSource, SourceBody};
 
 /// The custom section that records which sources a `migration.wasm` was
 /// built from.
-const SOURCE_SECTION: &str = "wasmig-source-digest";
+pub(crate) const SOURCE_SECTION: &str = "wasmig-source-digest";
 
 /// The target guest crates are built for.
 pub const TARGET: &str = "wasm32-wasip2";
@@ -125,7 +125,7 @@ pub fn embedded_digest(component: &[u8]) -> Option<String> {
 }
 
 /// Appends a custom section (id 0) to a component binary.
-fn append_custom_section(component: &mut Vec<u8>, name: &str, data: &[u8]) {
+pub(crate) fn append_custom_section(component: &mut Vec<u8>, name: &str, data: &[u8]) {
     let mut body = Vec::new();
     leb128(&mut body, name.len() as u64);
     body.extend_from_slice(name.as_bytes());

@@ -43,6 +43,7 @@ pub mod migrator;
 pub mod plan;
 pub mod planner;
 pub mod policy;
+pub mod python;
 pub mod report;
 pub mod runtime;
 pub mod schema;

@@ -303,11 +303,14 @@ struct NewArgs {
     /// What the migration does, e.g. `add_users` (letters, digits, `_`, `-`)
     name: String,
     /// Create `<version>_<name>.up.sql` and `.down.sql` (the default)
-    #[arg(long, conflicts_with_all = ["rust", "schema"])]
+    #[arg(long, conflicts_with_all = ["rust", "schema", "python"])]
     sql: bool,
     /// Create a Rust guest crate `<version>_<name>/`
-    #[arg(long, conflicts_with = "schema")]
+    #[arg(long, conflicts_with_all = ["schema", "python"])]
     rust: bool,
+    /// Create a Python migration `<version>_<name>/migration.py` (built by componentize-py)
+    #[arg(long, conflicts_with_all = ["schema", "auto"])]
+    python: bool,
     /// Create a declarative `<version>_<name>.schema.toml` of schema operations, rendered for
     /// whichever engine it is applied to and reverted without a hand-written down
     #[arg(long)]
@@ -324,7 +327,7 @@ struct NewArgs {
 
 #[derive(Args, Debug)]
 struct BuildArgs {
-    /// Rebuild every crate, not only those whose sources changed
+    /// Rebuild every crate and the Python runtime, not only what changed
     #[arg(long)]
     force: bool,
 }

@@ -133,7 +133,7 @@ fn on_disk(source: MigrationSource, sum: Option<String>) -> MigrationStatus {
     let path = match source.body {
         SourceBody::Sql { up, .. } => up,
         SourceBody::Component { path } | SourceBody::Schema { path } => path,
-        SourceBody::Crate { dir } => dir,
+        SourceBody::Crate { dir } | SourceBody::Python { dir } => dir,
     };
     MigrationStatus {
         version: source.version,

@@ -58,6 +58,11 @@ pub enum Event<'a> {
         /// How many crates.
         crates: usize,
     },
+    /// The Python runtime is being built.
+    BuildingPython {
+        /// The componentize-py that builds it.
+        tool: &'a str,
+    },
     /// The components a run needs were loaded, before any of them ran.
     Loaded {
         /// How many came precompiled from the compile cache.
@@ -151,6 +156,7 @@ impl Reporter for Tracing {
             } => log_line(version, level, message),
             Event::Warning { message } => tracing::warn!("{message}"),
             Event::Building { crates } => tracing::info!(crates, "building guest crates"),
+            Event::BuildingPython { tool } => tracing::info!(tool, "building the Python runtime"),
             Event::Loaded {
                 from_cache,
                 compiled,

@@ -62,6 +62,12 @@ pub enum SourceBody {
         /// The crate directory.
         dir: PathBuf,
     },
+    /// A Python migration: a directory with `migration.py`, run by the
+    /// wasmig Python runtime.
+    Python {
+        /// The directory.
+        dir: PathBuf,
+    },
     /// A declarative file of schema operations (`.schema.toml`).
     Schema {
         /// The file.
@@ -113,7 +119,9 @@ impl MigrationSource {
     pub fn kind(&self) -> MigrationKind {
         match self.body {
             SourceBody::Sql { .. } => MigrationKind::Sql,
-            SourceBody::Component { .. } | SourceBody::Crate { .. } => MigrationKind::Component,
+            SourceBody::Component { .. } | SourceBody::Crate { .. } | SourceBody::Python { .. } => {
+                MigrationKind::Component
+            }
             SourceBody::Schema { .. } => MigrationKind::Schema,
         }
     }
@@ -123,7 +131,7 @@ impl MigrationSource {
         match &self.body {
             SourceBody::Sql { up, .. } => up,
             SourceBody::Component { path } | SourceBody::Schema { path } => path,
-            SourceBody::Crate { dir } => dir,
+            SourceBody::Crate { dir } | SourceBody::Python { dir } => dir,
         }
     }
 
@@ -131,7 +139,7 @@ impl MigrationSource {
     /// For a crate, the file exists once the crate was built.
     pub fn component_path(&self) -> Option<PathBuf> {
         match &self.body {
-            SourceBody::Sql { .. } | SourceBody::Schema { .. } => None,
+            SourceBody::Sql { .. } | SourceBody::Schema { .. } | SourceBody::Python { .. } => None,
             SourceBody::Component { path } => Some(path.clone()),
             SourceBody::Crate { dir } => Some(artifact_path(dir)),
         }
@@ -240,6 +248,11 @@ fn directory_body(dir: &Path, file_name: &str) -> Result<SourceBody, Error> {
             dir: dir.to_owned(),
         });
     }
+    if dir.join(crate::python::ENTRY).is_file() {
+        return Ok(SourceBody::Python {
+            dir: dir.to_owned(),
+        });
+    }
     if dir.join("up.sql").is_file() {
         // diesel's layout: <version>_<name>/up.sql and down.sql.
         let down = dir.join("down.sql");
@@ -251,9 +264,10 @@ fn directory_body(dir: &Path, file_name: &str) -> Result<SourceBody, Error> {
     Err(Error::Source {
         path: dir.to_owned(),
         message: format!(
-            "directory `{file_name}` has neither a Cargo.toml nor an up.sql: a \
+            "directory `{file_name}` has no Cargo.toml, migration.py or up.sql: a \
              migration directory is a Rust guest crate (create one with \
-             `wasmig new <name> --rust`) or holds up.sql and down.sql"
+             `wasmig new <name> --rust`), a Python migration (`wasmig new <name> \
+             --python`) or holds up.sql and down.sql"
         ),
     })
 }
@@ -265,7 +279,7 @@ fn unrecognised(path: &Path, file_name: &str) -> Error {
         message: format!(
             "`{file_name}` is not a migration: expected <version>_<name>.up.sql (with an \
              optional .down.sql), <version>_<name>.sql, <version>_<name>.schema.toml, \
-             <version>_<name>.wasm or a <version>_<name>/ crate directory; rename it, or move it out of the directory"
+             <version>_<name>.wasm or a <version>_<name>/ directory (Rust crate, migration.py, or up.sql); rename it, or move it out of the directory"
         ),
     }
 }

@@ -186,6 +186,11 @@ impl Reporter for Console {
             Event::Building { crates } => {
                 self.line(format_args!("building {crates} guest crate(s)…"));
             }
+            Event::BuildingPython { tool } => {
+                self.line(format_args!(
+                    "building the Python runtime with {tool} (once per wasmig version)…"
+                ));
+            }
             Event::Loaded {
                 from_cache,
                 compiled,

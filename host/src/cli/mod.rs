@@ -215,6 +215,8 @@ async fn new(ctx: &Settings, args: &NewArgs) -> Result<ExitCode> {
     }
     let kind = if args.rust {
         scaffold::Kind::Rust
+    } else if args.python {
+        scaffold::Kind::Python
     } else if args.schema {
         scaffold::Kind::Schema
     } else {

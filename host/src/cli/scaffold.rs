@@ -13,6 +13,7 @@ use wasmig::source;
 pub(crate) enum Kind {
     Sql,
     Rust,
+    Python,
     Schema,
 }
 
@@ -73,6 +74,14 @@ pub(crate) fn create(dir: &Path, name: &str, kind: Kind) -> Result<Vec<PathBuf>>
             &SCHEMA_TEMPLATE.replace("{name}", name),
             &mut created,
         )?;
+    } else if kind == Kind::Python {
+        let migration_dir = dir.join(&stem);
+        fs::create_dir_all(&migration_dir)?;
+        write_new(
+            &migration_dir.join(wasmig::python::ENTRY),
+            &PYTHON_TEMPLATE.replace("{class}", &class_name(name)),
+            &mut created,
+        )?;
     } else if kind == Kind::Rust {
         let crate_dir = dir.join(&stem);
         fs::create_dir_all(crate_dir.join("src"))?;
@@ -110,6 +119,43 @@ pub(crate) fn create(dir: &Path, name: &str, kind: Kind) -> Result<Vec<PathBuf>>
     }
     Ok(created)
 }
+
+/// `backfill_full_name` as `BackfillFullName`.
+fn class_name(name: &str) -> String {
+    let mut out = String::new();
+    for part in name.split(['_', '-']).filter(|p| !p.is_empty()) {
+        let mut chars = part.chars();
+        if let Some(first) = chars.next() {
+            out.extend(first.to_uppercase());
+            out.push_str(chars.as_str());
+        }
+    }
+    if out.starts_with(|c: char| c.is_ascii_digit()) || out.is_empty() {
+        out.insert(0, 'M');
+    }
+    out
+}
+
+const PYTHON_TEMPLATE: &str = r#""""Applied by `wasmig up`, reverted by `wasmig down`.
+
+Runs in the wasmig Python runtime: no files, network or environment
+variables; `random` and the clock are seeded and fixed per migration. Import
+the standard library and your own .py files beside this one at the top.
+"""
+
+from wasmig_guest import Migration
+
+
+class {class}(Migration):
+    def up(self, db, env):
+        # db.execute("UPDATE users SET active = ? WHERE last_seen IS NULL", [False])
+        env.info(f"applying on {db.dialect.value} in {env.name()}")
+
+    def down(self, db, env):
+        # Undo what up does. Without this method, the schema operations up
+        # ran through db.schema are undone from what wasmig recorded.
+        pass
+"#;
 
 fn write_new(path: &Path, contents: &str, created: &mut Vec<PathBuf>) -> Result<()> {
     if path.exists() {

@@ -18,7 +18,12 @@ impl Migrator {
     /// [`Error::Build`] when cargo fails.
     pub async fn build(&self, force: bool) -> Result<Vec<Version>, Error> {
         let sources = self.sources()?;
-        self.build_crates(&sources, force).await
+        let built = self.build_crates(&sources, force).await?;
+        if force {
+            self.build_python_runtime(&sources, true).await?;
+        }
+        self.check_python(&sources).await?;
+        Ok(built)
     }
 
     /// Builds the crates among `sources` that are stale (all with `force`).
@@ -35,6 +40,7 @@ impl Migrator {
                 to_build.push(source);
             }
         }
+        self.build_python_runtime(sources, false).await?;
         if to_build.is_empty() {
             return Ok(Vec::new());
         }

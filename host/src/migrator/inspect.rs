@@ -81,6 +81,13 @@ impl Migrator {
         };
         let checksum = checksum(&payload);
         let (path, kind, size, shape) = match &payload {
+            // A Python migration's files; the runtime's shape is its imports.
+            Payload::Component { bytes, path } if crate::python::is_bundle(bytes) => (
+                path.clone(),
+                MigrationKind::Component,
+                bytes.len() as u64,
+                None,
+            ),
             Payload::Component { bytes, path } => {
                 let shape = world::shape(bytes).map_err(|message| Error::InvalidComponent {
                     path: path.clone(),

@@ -23,6 +23,7 @@ mod database;
 mod inspect;
 mod payload;
 mod prepare;
+mod python_build;
 mod record;
 mod recover;
 mod replay;

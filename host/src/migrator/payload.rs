@@ -75,6 +75,12 @@ pub(super) fn read_payload(source: &MigrationSource) -> Result<Payload, Error> {
                 revert: None,
             })
         }
+        // What runs is the Python runtime; what the ledger checksums and
+        // keeps is the migration's own files.
+        SourceBody::Python { dir } => Ok(Payload::Component {
+            bytes: crate::python::bundle(dir)?,
+            path: dir.clone(),
+        }),
         SourceBody::Crate { dir } => {
             let path = guest_crate::artifact_path(dir);
             let bytes = fs::read(&path).map_err(|e| Error::Source {
@@ -186,6 +192,9 @@ pub(super) fn steps_to_keep(
             down,
             no_transaction,
         } => sql_steps(source, up, down.as_deref(), *no_transaction),
+        Payload::Component { bytes, .. } if crate::python::is_bundle(bytes) => {
+            component_steps(source, false, bytes.clone())
+        }
         Payload::Component { bytes, path } => {
             let shape = world::shape(bytes).map_err(|message| Error::InvalidComponent {
                 path: path.clone(),

@@ -3,7 +3,9 @@
 //! before the first migration runs.
 
 use std::collections::BTreeMap;
+use std::fs;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::payload::{Payload, in_parallel};
@@ -11,6 +13,7 @@ use super::{Migrator, runtime};
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::policy::Sandbox;
+use crate::python;
 use crate::report::{Direction, Event};
 use crate::runtime::{LoadedComponent, Origin};
 use crate::schema::{Op, Revert};
@@ -153,13 +156,70 @@ impl Migrator {
 
     /// Loads `components` (path, bytes) from the compile cache or compiles
     /// them, several at once, in order.
-    fn load_components(
+    pub(super) fn load_components(
         &self,
         components: &[(&Path, &[u8])],
     ) -> Result<Vec<LoadedComponent>, Error> {
         if components.is_empty() {
             return Ok(Vec::new());
         }
+        // Python migrations all run on the one runtime: it loads once.
+        let python_runtime = if components.iter().any(|(_, b)| python::is_bundle(b)) {
+            let path = python::runtime_path(&self.dir);
+            let bytes = fs::read(&path).map_err(|e| {
+                Error::Build(format!(
+                    "the Python runtime {} cannot be read ({e}): run `wasmig build` where \
+                     componentize-py is installed, and ship .python/ with the migrations",
+                    path.display()
+                ))
+            })?;
+            Some((path, bytes))
+        } else {
+            None
+        };
+        let mut unique: Vec<(&Path, &[u8])> = Vec::new();
+        let mut slots: Vec<(usize, Option<Arc<python::Sources>>)> = Vec::new();
+        for (path, bytes) in components {
+            match &python_runtime {
+                Some((runtime_path, runtime_bytes)) if python::is_bundle(bytes) => {
+                    let sources =
+                        python::parse_bundle(bytes).map_err(|message| Error::InvalidComponent {
+                            path: path.to_path_buf(),
+                            message,
+                        })?;
+                    let at = unique
+                        .iter()
+                        .position(|(p, _)| *p == runtime_path.as_path())
+                        .unwrap_or_else(|| {
+                            unique.push((runtime_path.as_path(), runtime_bytes.as_slice()));
+                            unique.len() - 1
+                        });
+                    slots.push((at, Some(Arc::new(sources))));
+                }
+                _ => {
+                    unique.push((path, bytes));
+                    slots.push((unique.len() - 1, None));
+                }
+            }
+        }
+        let loaded = self.compile_all(&unique)?;
+        slots
+            .into_iter()
+            .map(|(at, sources)| {
+                let component = loaded
+                    .get(at)
+                    .ok_or_else(|| Error::Runtime("a component was not compiled".to_owned()))?;
+                Ok(match sources {
+                    Some(sources) => component.running(sources),
+                    None => component.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Loads `components` (path, bytes) from the compile cache or compiles
+    /// them, several at once, in order.
+    fn compile_all(&self, components: &[(&Path, &[u8])]) -> Result<Vec<LoadedComponent>, Error> {
         let runtime = runtime()?;
         let started = Instant::now();
         let cache = self.cache_dir.as_deref().and_then(|dir| {

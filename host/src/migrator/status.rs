@@ -67,6 +67,7 @@ impl Migrator {
                 continue;
             }
             match read_payload(source) {
+                Ok(Payload::Component { bytes, .. }) if crate::python::is_bundle(&bytes) => {}
                 Ok(Payload::Component { bytes, path }) => {
                     let check = world::shape(&bytes).and_then(|shape| world::check(&shape));
                     if let Err(message) = check {
@@ -116,7 +117,7 @@ fn checksums(
     let keyed = |source: &MigrationSource| match &source.body {
         SourceBody::Sql { up, .. } => Some(up.clone()),
         SourceBody::Component { path } | SourceBody::Schema { path } => Some(path.clone()),
-        SourceBody::Crate { .. } => None,
+        SourceBody::Crate { .. } | SourceBody::Python { .. } => None,
     };
     let sums = in_parallel(&sources, |source| {
         let stamped = keyed(source).and_then(|path| Some((Stamp::of(&path)?, path)));

@@ -78,6 +78,8 @@ pub(crate) struct GuestState {
     pub(crate) rows_changed: u64,
     /// What the guest's schema operations recorded to undo them.
     pub(crate) schema: super::schema_state::SchemaState,
+    /// A Python migration's files, which the Python runtime asks for.
+    pub(crate) python: Option<Arc<crate::python::Sources>>,
 }
 
 /// How many distinct allowed statements a run remembers.

@@ -6,6 +6,7 @@ mod convert;
 mod host;
 mod limiter;
 mod outcome;
+mod python_host;
 mod sandbox;
 mod schema_host;
 mod schema_ops;
@@ -55,10 +56,13 @@ pub struct ComponentRuntime {
 }
 
 /// A compiled migration component, ready to instantiate.
+#[derive(Clone)]
 pub struct LoadedComponent {
     pre: bindings::MigrationPre<GuestState>,
     no_transaction: bool,
     uses_schema: bool,
+    /// For the Python runtime: the migration it runs.
+    python: Option<Arc<crate::python::Sources>>,
 }
 
 impl LoadedComponent {
@@ -72,6 +76,14 @@ impl LoadedComponent {
     /// operations may rebuild SQLite tables).
     pub fn uses_schema(&self) -> bool {
         self.uses_schema
+    }
+
+    /// The Python runtime, loaded to run the migration of `sources`.
+    pub fn running(&self, sources: Arc<crate::python::Sources>) -> Self {
+        Self {
+            python: Some(sources),
+            ..self.clone()
+        }
     }
 }
 
@@ -169,6 +181,7 @@ impl ComponentRuntime {
         )
         .map_err(|e| Error::Runtime(format!("{e:#}")))?;
         deny_ambient(&mut linker).map_err(|e| Error::Runtime(format!("{e:#}")))?;
+        python_host::add_to_linker(&mut linker).map_err(|e| Error::Runtime(format!("{e:#}")))?;
         let ticker = engine.weak();
         std::thread::Builder::new()
             .name("wasmig-epoch".into())
@@ -250,6 +263,7 @@ impl ComponentRuntime {
                     .imports
                     .iter()
                     .any(|i| i.starts_with("wasmig:migration/schema@")),
+                python: None,
             },
             origin,
         ))
@@ -259,8 +273,34 @@ impl ComponentRuntime {
     pub(crate) async fn run(
         &self,
         component: &LoadedComponent,
+        db: Box<dyn Backend>,
+        spec: RunSpec,
+    ) -> RunResult {
+        let export = match spec.direction {
+            Direction::Up => Export::Up,
+            Direction::Down => Export::Down,
+        };
+        self.call_export(component, db, spec, export).await
+    }
+
+    /// Imports a Python migration in the runtime without running it (the
+    /// runtime's `check` export): its outcome holds the traceback of a
+    /// syntax error or a failed import.
+    pub(crate) async fn check_python(
+        &self,
+        component: &LoadedComponent,
+        db: Box<dyn Backend>,
+        spec: RunSpec,
+    ) -> RunResult {
+        self.call_export(component, db, spec, Export::Check).await
+    }
+
+    async fn call_export(
+        &self,
+        component: &LoadedComponent,
         mut db: Box<dyn Backend>,
         spec: RunSpec,
+        export: Export,
     ) -> RunResult {
         let limits = spec.sandbox.limits.clone();
         let output_capacity =
@@ -272,12 +312,14 @@ impl ComponentRuntime {
         let armed = db.set_statement_timeout(Some(statement_timeout)).await;
         db.set_deadline(Some(deadline));
         let (direction, version, reporter) = (spec.direction, spec.version, spec.reporter.clone());
-        let mut store = self.store(guest_state(wasi, db, spec, &limits, deadline));
+        let mut state = guest_state(wasi, db, spec, &limits, deadline);
+        state.python.clone_from(&component.python);
+        let mut store = self.store(state);
         let result = match (armed, store.set_fuel(limits.fuel)) {
             (Err(e), _) => Err(wasmtime::Error::msg(format!(
                 "cannot set the statement timeout: {e}"
             ))),
-            (Ok(()), Ok(())) => call(component, &mut store, direction).await,
+            (Ok(()), Ok(())) => call(component, &mut store, export).await,
             (Ok(()), Err(e)) => Err(e),
         };
         let mut state = store.into_data();
@@ -296,7 +338,8 @@ impl ComponentRuntime {
             limits: &limits,
             stderr: &output.stderr_text(),
             output_full,
-            env_read: state.env_read,
+            // The Python runtime's C library reads it at every start.
+            env_read: state.env_read && state.python.is_none(),
         };
         let outcome = ran.outcome(result);
         RunResult {
@@ -367,6 +410,7 @@ fn guest_state(
             kept: spec.kept_revert.clone(),
             ..schema_state::SchemaState::default()
         },
+        python: None,
     }
 }
 
@@ -381,15 +425,30 @@ fn forward_output(output: &sandbox::CapturedOutput, reporter: &dyn Reporter, ver
     }
 }
 
+/// Which export of a component a run calls.
+#[derive(Clone, Copy)]
+enum Export {
+    Up,
+    Down,
+    /// The Python runtime's `check`.
+    Check,
+}
+
 async fn call(
     component: &LoadedComponent,
     store: &mut Store<GuestState>,
-    direction: Direction,
+    export: Export,
 ) -> wasmtime::Result<Result<(), String>> {
-    let instance = component.pre.instantiate_async(&mut *store).await?;
-    match direction {
-        Direction::Up => instance.call_up(&mut *store).await,
-        Direction::Down => instance.call_down(&mut *store).await,
+    match export {
+        Export::Up => {
+            let instance = component.pre.instantiate_async(&mut *store).await?;
+            instance.call_up(&mut *store).await
+        }
+        Export::Down => {
+            let instance = component.pre.instantiate_async(&mut *store).await?;
+            instance.call_down(&mut *store).await
+        }
+        Export::Check => python_host::call_check(component.pre.instance_pre(), store).await,
     }
 }
 

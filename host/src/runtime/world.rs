@@ -98,7 +98,7 @@ pub fn check(shape: &ComponentShape) -> Result<(), String> {
                      migration against a wasmig-guest release for {CONTRACT_VERSION}"
                 ));
             }
-        } else if !import.starts_with("wasi:") {
+        } else if !import.starts_with("wasi:") && !import.starts_with("wasmig:python/") {
             return Err(format!(
                 "it imports `{import}`, which a migration cannot use: the sandbox provides \
                  only wasmig:migration/{{db,env,schema,types}} and WASI's basics"
