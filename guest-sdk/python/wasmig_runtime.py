@@ -29,6 +29,10 @@ BUNDLED = (
     "hmac", "html", "io", "ipaddress", "itertools", "json", "math", "numbers",
     "operator", "pprint", "random", "re", "socket", "statistics", "string", "struct",
     "textwrap", "time", "typing", "unicodedata", "uuid", "zlib",
+    # Codecs are looked up by importing them: the common ones come along.
+    "encodings.ascii", "encodings.latin_1", "encodings.utf_8", "encodings.utf_8_sig",
+    "encodings.utf_16", "encodings.utf_32", "encodings.cp1252", "encodings.idna",
+    "encodings.punycode", "encodings.hex_codec", "encodings.base64_codec",
 )
 AVAILABLE = []
 for _name in BUNDLED:
@@ -196,9 +200,10 @@ def _failure(error: BaseException) -> str:
     )
     _without_carets(shown, set())
     if first is not None:
-        # The SDK's own frames below the migration's say nothing new.
-        sdk = os.path.dirname(wasmig_guest.__file__) + "/"
-        while len(shown.stack) > 1 and shown.stack[-1].filename.startswith(sdk):
+        # The SDK's and the runtime's own frames below the migration's say
+        # nothing new.
+        own = (os.path.dirname(wasmig_guest.__file__) + "/", __file__)
+        while len(shown.stack) > 1 and shown.stack[-1].filename.startswith(own):
             shown.stack.pop()
     return "Python traceback (most recent call last):\n" + "".join(
         list(shown.format())[1:] if first is not None or tb is None else shown.format()

@@ -32,8 +32,17 @@ pub const ENTRY: &str = "migration.py";
 /// The runtime component, relative to the migrations directory.
 pub const RUNTIME: &str = ".python/runtime.wasm";
 
-/// The `componentize-py` release the runtime is built and tested with.
-pub const COMPONENTIZE_PY: &str = "0.25.1";
+/// The `componentize-py` release the runtime is built and tested with, as
+/// a pip requirement (`componentize-py==<version>`).
+pub fn requirement() -> &'static str {
+    REQUIREMENTS
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("componentize-py"))
+        .unwrap_or("componentize-py")
+}
+
+const REQUIREMENTS: &str = include_str!("../../guest-sdk/python/requirements.txt");
 
 /// The SDK and runtime sources, carried in the binary so `wasmig build`
 /// needs nothing of this repository.
@@ -179,9 +188,10 @@ pub fn runtime_is_stale(dir: &Path) -> bool {
 /// How to install the tool, for messages.
 pub fn install_hint() -> String {
     format!(
-        "install it with `python3 -m venv .venv && .venv/bin/pip install \
-         componentize-py=={COMPONENTIZE_PY}` in the project (wasmig looks in ./.venv, \
-         $VIRTUAL_ENV and PATH, or set WASMIG_COMPONENTIZE_PY to its path)"
+        "install it with `python3 -m venv .venv && .venv/bin/pip install '{}'` in the \
+         project (wasmig looks in ./.venv, $VIRTUAL_ENV and PATH, or set \
+         WASMIG_COMPONENTIZE_PY to its path)",
+        requirement()
     )
 }
 
@@ -293,6 +303,15 @@ mod tests {
         let names: Vec<&str> = sources.files.keys().map(String::as_str).collect();
         assert_eq!(names, ["migration.py", "names/__init__.py"]);
         assert!(!is_bundle(b"\0asm"));
+    }
+
+    #[test]
+    fn the_pinned_requirement_is_read_from_requirements_txt() {
+        assert!(
+            requirement().starts_with("componentize-py=="),
+            "{}",
+            requirement()
+        );
     }
 
     #[test]

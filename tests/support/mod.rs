@@ -47,6 +47,52 @@ pub fn fixture(name: &str) -> PathBuf {
     path
 }
 
+/// The `componentize-py` the README's test command installs into `.venv`.
+pub fn componentize_py() -> PathBuf {
+    let tool = repo().join(".venv/bin/componentize-py");
+    assert!(
+        tool.is_file(),
+        "{} is missing: run `python3 -m venv .venv && .venv/bin/pip install -r \
+         guest-sdk/python/requirements.txt` (part of the README's test command)",
+        tool.display()
+    );
+    tool
+}
+
+/// The wasmig Python runtime, built once per test run by `wasmig build`
+/// itself (which also compiles it into the shared test cache), and reused
+/// while the SDK is unchanged.
+pub fn python_runtime() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let project = repo().join("target/python-runtime");
+            let migrations = project.join("migrations");
+            let runtime = wasmig::python::runtime_path(&migrations);
+            if !wasmig::python::runtime_is_stale(&migrations) {
+                return runtime;
+            }
+            fs::create_dir_all(migrations.join("1_probe")).unwrap();
+            fs::write(
+                migrations.join("1_probe/migration.py"),
+                "from wasmig_guest import Migration\n\n\nclass Probe(Migration):\n    \
+                 def up(self, db, env):\n        pass\n",
+            )
+            .unwrap();
+            let output = Command::new(env!("CARGO_BIN_EXE_wasmig"))
+                .current_dir(&project)
+                .args(["build", "--database-url", "sqlite::memory:"])
+                .env("WASMIG_COMPONENTIZE_PY", componentize_py())
+                .env("WASMIG_CACHE_DIR", test_cache())
+                .output()
+                .unwrap();
+            let run = Run::from(output).ok();
+            assert!(runtime.is_file(), "{}\n{}", run.stdout, run.stderr);
+            runtime
+        })
+        .clone()
+}
+
 /// The compile cache every test's `wasmig` shares (tests of the cache
 /// itself name their own), so the user's own cache is left alone.
 pub fn test_cache() -> PathBuf {
@@ -150,6 +196,25 @@ impl Project {
             self.migrations.join(format!("{stem}.wasm")),
         )
         .unwrap();
+        self
+    }
+
+    /// Adds a Python migration `<stem>/` holding `files` (path, text), and
+    /// the runtime that runs it.
+    pub fn python(&self, stem: &str, files: &[(&str, &str)]) -> &Self {
+        let dir = self.migrations.join(stem);
+        for (path, text) in files {
+            let path = dir.join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, text).unwrap();
+        }
+        let runtime = wasmig::python::runtime_path(&self.migrations);
+        if !runtime.exists() {
+            fs::create_dir_all(runtime.parent().unwrap()).unwrap();
+            if fs::hard_link(python_runtime(), &runtime).is_err() {
+                fs::copy(python_runtime(), &runtime).unwrap();
+            }
+        }
         self
     }
 

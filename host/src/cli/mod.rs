@@ -230,11 +230,20 @@ async fn new(ctx: &Settings, args: &NewArgs) -> Result<ExitCode> {
 }
 
 async fn build(ctx: &Settings, args: &BuildArgs) -> Result<ExitCode> {
-    let built = ctx.migrator()?.build(args.force).await?;
+    let migrator = ctx.migrator()?;
+    let built = migrator.build(args.force).await?;
     if built.is_empty() {
         println!("every guest crate is up to date");
     } else {
         println!("built {} guest crate(s)", built.len());
+    }
+    let python = migrator
+        .sources()?
+        .iter()
+        .filter(|s| matches!(s.body, wasmig::source::SourceBody::Python { .. }))
+        .count();
+    if python > 0 {
+        println!("{python} Python migration(s) import cleanly in the Python runtime");
     }
     Ok(ExitCode::SUCCESS)
 }
