@@ -23,15 +23,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use sha2::{Digest, Sha256};
-use wasmparser::{Parser, Payload};
 
-pub use crate::artifact::{ARTIFACT, artifact_path};
+pub use crate::artifact::{ARTIFACT, artifact_path, embedded_digest};
+use crate::artifact::{SOURCE_SECTION, append_custom_section};
 use crate::error::Error;
 use crate::source::{MigrationSource, SourceBody};
-
-/// The custom section that records which sources a `migration.wasm` was
-/// built from.
-pub(crate) const SOURCE_SECTION: &str = "wasmig-source-digest";
 
 /// The target guest crates are built for.
 pub const TARGET: &str = "wasm32-wasip2";
@@ -106,45 +102,6 @@ pub fn is_stale(dir: &Path) -> Result<bool, Error> {
         return Ok(true);
     };
     Ok(embedded_digest(&bytes).as_deref() != Some(source_digest(dir)?.as_str()))
-}
-
-/// The source digest recorded in a built component.
-pub fn embedded_digest(component: &[u8]) -> Option<String> {
-    let mut depth = 0usize;
-    for payload in Parser::new(0).parse_all(component) {
-        match payload.ok()? {
-            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
-            Payload::End(_) => depth = depth.saturating_sub(1),
-            Payload::CustomSection(section) if depth == 0 && section.name() == SOURCE_SECTION => {
-                return std::str::from_utf8(section.data()).ok().map(str::to_owned);
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-/// Appends a custom section (id 0) to a component binary.
-pub(crate) fn append_custom_section(component: &mut Vec<u8>, name: &str, data: &[u8]) {
-    let mut body = Vec::new();
-    leb128(&mut body, name.len() as u64);
-    body.extend_from_slice(name.as_bytes());
-    body.extend_from_slice(data);
-    component.push(0);
-    leb128(component, body.len() as u64);
-    component.extend_from_slice(&body);
-}
-
-fn leb128(out: &mut Vec<u8>, mut value: u64) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 /// The crate's package name, from its `Cargo.toml`.

@@ -180,7 +180,7 @@ pub fn runtime_path(dir: &Path) -> PathBuf {
 /// Whether the runtime in `dir` is missing or was built from another SDK.
 pub fn runtime_is_stale(dir: &Path) -> bool {
     match fs::read(runtime_path(dir)) {
-        Ok(bytes) => crate::guest_crate::embedded_digest(&bytes).as_deref() != Some(&sdk_digest()),
+        Ok(bytes) => crate::artifact::embedded_digest(&bytes).as_deref() != Some(&sdk_digest()),
         Err(_) => true,
     }
 }
@@ -259,9 +259,9 @@ pub async fn build_runtime(dir: &Path, tool: &Path) -> Result<PathBuf, Error> {
         )));
     }
     let mut bytes = fs::read(&output_file).map_err(Error::io(&output_file))?;
-    crate::guest_crate::append_custom_section(
+    crate::artifact::append_custom_section(
         &mut bytes,
-        crate::guest_crate::SOURCE_SECTION,
+        crate::artifact::SOURCE_SECTION,
         sdk_digest().as_bytes(),
     );
     let target = runtime_path(dir);
