@@ -303,3 +303,43 @@ fn a_missing_componentize_py_says_how_to_install_it() {
     .fails()
     .says(&["pip install 'componentize-py==", "WASMIG_COMPONENTIZE_PY"]);
 }
+
+#[test]
+fn the_python_example_seeds_and_backfills_the_sample() {
+    let p = Project::new();
+    p.config("[env.dev]\nvars = { demo_users = \"7\" }\n");
+    for entry in fs::read_dir(support::repo().join("migrations")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".sql") && name.as_str() < "0005" {
+            fs::copy(&path, p.migrations.join(&name)).unwrap();
+        }
+    }
+    let example = support::repo().join("examples/python");
+    for stem in ["0005_seed_demo_users", "0006_backfill_full_name"] {
+        let files: Vec<(String, String)> = fs::read_dir(example.join(stem))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|path| {
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                (name, fs::read_to_string(path).unwrap())
+            })
+            .collect();
+        let files: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        p.python(stem, &files);
+    }
+    p.wasmig(&["up"])
+        .ok()
+        .says(&["seeded 7 demo users", "filled 7 of 7 users without a full name"]);
+    let names = p
+        .db
+        .column("SELECT full_name FROM users WHERE id IN (1000000, 1000002) ORDER BY id");
+    assert_eq!(names, ["Ada Lovelace", "Alan"]);
+    p.wasmig(&["down", "--to", "4"])
+        .ok()
+        .says(&["removed 7 demo users"]);
+    assert_eq!(p.db.column("SELECT count(*) FROM users"), ["0"]);
+}
