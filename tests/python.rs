@@ -331,12 +331,12 @@ fn the_python_example_seeds_and_backfills_the_sample() {
             .collect();
         p.python(stem, &files);
     }
-    p.wasmig(&["up"])
-        .ok()
-        .says(&["seeded 7 demo users", "filled 7 of 7 users without a full name"]);
-    let names = p
-        .db
-        .column("SELECT full_name FROM users WHERE id IN (1000000, 1000002) ORDER BY id");
+    p.wasmig(&["up"]).ok().says(&[
+        "seeded 7 demo users",
+        "filled 7 of 7 users without a full name",
+    ]);
+    let names =
+        p.db.column("SELECT full_name FROM users WHERE id IN (1000000, 1000002) ORDER BY id");
     assert_eq!(names, ["Ada Lovelace", "Alan"]);
     p.wasmig(&["down", "--to", "4"])
         .ok()

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import itertools
 import json
 import uuid
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from wit_world.imports import types as _t
 
@@ -124,6 +125,62 @@ def params_to_wit(params: Sequence[Any]) -> List[_t.Value]:
     return out
 
 
+# The packed encoding (see the runtime's `packed` interface): JSON's own
+# values, and one-key objects for the kinds JSON has no type for.
+_PACKED_NATIVE = frozenset((type(None), bool, int, float, str))
+_PACKED_TAGGED = frozenset((bytes, bytearray, memoryview, decimal.Decimal,
+                            datetime.datetime, datetime.date, uuid.UUID, Json))
+
+
+def _packed_other(v: Any) -> Any:
+    """`json.dumps`'s hook for what JSON cannot write itself."""
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return {"b": bytes(v).hex()}
+    if isinstance(v, decimal.Decimal):
+        return {"n": str(v)}
+    if isinstance(v, datetime.datetime):
+        return {"t": _timestamp(v).value}
+    if isinstance(v, datetime.date):
+        return {"d": v.isoformat()}
+    if isinstance(v, uuid.UUID):
+        return {"u": str(v)}
+    if isinstance(v, Json):
+        return {"j": _json_text(v.value)}
+    raise TypeError(f"cannot send a {type(v).__name__} to the database")
+
+
+def packed_sets(param_sets: Sequence[Sequence[Any]]) -> Optional[str]:
+    """Parameter sets as packed JSON text, or None when one holds a value
+    only the typed path sends right (a dict or list as JSON, a float that
+    is not finite, a subclass)."""
+    if isinstance(param_sets, (str, bytes)):
+        raise TypeError("param sets are a list of lists of values")
+    kinds = set(map(type, itertools.chain.from_iterable(param_sets)))
+    if not kinds <= _PACKED_NATIVE | _PACKED_TAGGED:
+        return None
+    try:
+        return json.dumps(param_sets, default=_packed_other, allow_nan=False,
+                          ensure_ascii=False, separators=(",", ":"))
+    except ValueError:
+        return None
+
+
+def _packed_tag(obj: Dict[str, Any]) -> Any:
+    if len(obj) == 1:
+        ((tag, text),) = obj.items()
+        decode = _PACKED_DECODE.get(tag)
+        if decode is not None and isinstance(text, str):
+            return decode(text)
+    return obj
+
+
+def unpack_rows(text: str) -> Tuple[List[str], List[str], List[tuple]]:
+    """Columns, their types and the rows of a packed result."""
+    doc = json.loads(text, object_hook=_packed_tag)
+    columns = doc["columns"]
+    return ([c[0] for c in columns], [c[1] for c in columns], list(map(tuple, doc["rows"])))
+
+
 def _timestamp_from(text: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(text)
 
@@ -146,6 +203,17 @@ _FROM_WIT: Dict[type, Callable[[Any], Any]] = {
 def from_wit(v: _t.Value) -> Any:
     """One contract value as a Python value."""
     return _FROM_WIT[type(v)](v)
+
+
+_PACKED_DECODE: Dict[str, Callable[[str], Any]] = {
+    "b": bytes.fromhex,
+    "j": json.loads,
+    "u": uuid.UUID,
+    "t": lambda text: _timestamp_from(text),
+    "d": datetime.date.fromisoformat,
+    "n": decimal.Decimal,
+    "f": float,
+}
 
 
 def row_from_wit(values: List[_t.Value]) -> tuple:

@@ -9,9 +9,10 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from componentize_py_types import Err
 from wit_world.imports import db as _db
+from wit_world.imports import packed as _packed
 from wit_world.imports import types as _t
 
-from ._values import params_to_wit, row_from_wit, to_wit
+from ._values import packed_sets, params_to_wit, row_from_wit, to_wit, unpack_rows
 
 
 class Dialect(enum.Enum):
@@ -128,11 +129,19 @@ class Rows(Sequence[Row]):
 
     __slots__ = ("columns", "types", "tuples", "_index")
 
-    def __init__(self, raw: _t.Rows) -> None:
-        self.columns: List[str] = [c.name for c in raw.columns]
-        self.types: List[str] = [c.type_name for c in raw.columns]
-        self.tuples: List[tuple] = [row_from_wit(r) for r in raw.rows]
-        self._index = {name: i for i, name in enumerate(self.columns)}
+    def __init__(self, columns: List[str], types: List[str], tuples: List[tuple]) -> None:
+        self.columns = columns
+        self.types = types
+        self.tuples = tuples
+        self._index = {name: i for i, name in enumerate(columns)}
+
+    @classmethod
+    def _from_wit(cls, raw: _t.Rows) -> "Rows":
+        return cls(
+            [c.name for c in raw.columns],
+            [c.type_name for c in raw.columns],
+            [row_from_wit(r) for r in raw.rows],
+        )
 
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):
@@ -170,7 +179,7 @@ class Cursor:
         if raw is None:
             self.close()
             return None
-        return Rows(raw)
+        return Rows._from_wit(raw)
 
     def batches(self) -> Iterator[Rows]:
         """Every remaining batch."""
@@ -232,8 +241,11 @@ class Db:
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> Rows:
         """Runs one query and returns all its rows (use `cursor` for large results)."""
+        packed = packed_sets([params])
         try:
-            return Rows(_db.query(sql, params_to_wit(params)))
+            if packed is None:
+                return Rows._from_wit(_db.query(sql, params_to_wit(params)))
+            return Rows(*unpack_rows(_packed.query(sql, packed[1:-1])))
         except Err as e:
             raise _raise(e) from None
 
@@ -252,8 +264,11 @@ class Db:
     def execute_batch(self, sql: str, param_sets: Sequence[Sequence[Any]]) -> int:
         """Runs one statement once per parameter set in one host call (the
         fast path for bulk writes); returns the total of rows changed."""
+        packed = packed_sets(param_sets)
         try:
-            return _db.execute_batch(sql, [params_to_wit(p) for p in param_sets])
+            if packed is None:
+                return _db.execute_batch(sql, [params_to_wit(p) for p in param_sets])
+            return _packed.execute_batch(sql, packed)
         except Err as e:
             raise _raise(e) from None
 

@@ -6,6 +6,7 @@ mod convert;
 mod host;
 mod limiter;
 mod outcome;
+mod packed;
 mod python_host;
 mod sandbox;
 mod schema_host;

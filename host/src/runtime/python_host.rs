@@ -4,10 +4,12 @@
 use wasmtime::Store;
 use wasmtime::component::{InstancePre, Linker};
 
+use super::bindings::wasmig::migration::{db, types};
 use super::host::GuestState;
 
-/// The interface the Python runtime imports.
+/// The interfaces the Python runtime imports.
 const SOURCE: &str = "wasmig:python/source@0.1.0";
+const PACKED: &str = "wasmig:python/packed@0.1.0";
 
 /// Defines `wasmig:python/source` in `linker`. A component that does not
 /// import it (every other migration) never sees it.
@@ -43,7 +45,43 @@ pub(super) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result
             Ok((origin,))
         },
     )?;
+    let mut packed = linker.instance(PACKED)?;
+    packed.func_wrap_async(
+        "query",
+        |mut store: wasmtime::StoreContextMut<'_, GuestState>, (sql, params): (String, String)| {
+            Box::new(async move {
+                let params = match super::packed::decode_sets(&format!("[{params}]")) {
+                    Ok(mut sets) => sets.pop().unwrap_or_default(),
+                    Err(message) => return Ok((Err(bad_parameters(message)),)),
+                };
+                let result = db::Host::query(store.data_mut(), sql, params).await?;
+                Ok((result.map(|rows| super::packed::encode_rows(&rows)),))
+            })
+        },
+    )?;
+    packed.func_wrap_async(
+        "execute-batch",
+        |mut store: wasmtime::StoreContextMut<'_, GuestState>, (sql, sets): (String, String)| {
+            Box::new(async move {
+                let sets = match super::packed::decode_sets(&sets) {
+                    Ok(sets) => sets,
+                    Err(message) => return Ok((Err(bad_parameters(message)),)),
+                };
+                let result = db::Host::execute_batch(store.data_mut(), sql, sets).await?;
+                Ok((result,))
+            })
+        },
+    )?;
     Ok(())
+}
+
+/// The error for packed parameters the host cannot read.
+fn bad_parameters(message: String) -> types::DbError {
+    types::DbError {
+        kind: types::ErrorKind::Other,
+        code: None,
+        message,
+    }
 }
 
 /// Instantiates the runtime and calls its `check` export.

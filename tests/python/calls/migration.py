@@ -59,6 +59,13 @@ class Calls(Migration):
         checks.equal(db.query_scalar("SELECT count(*) FROM py_values"), 1, "query_scalar")
         checks.equal(db.query("SELECT id FROM py_values WHERE id < 0").tuples, [], "no rows")
         db.execute(f"INSERT INTO py_values (id, j) VALUES ({p(1)}, {p(2)})", [2, Json("just text")])
+        # A dict parameter is JSON: it takes the typed path, beside the packed one.
+        db.execute_batch(f"INSERT INTO py_values (id, j) VALUES ({p(1)}, {p(2)})", [(3, {"k": [1]})])
+        checks.equal(
+            db.query(f"SELECT id FROM py_values WHERE id > {p(1)} ORDER BY id", [1]).tuples,
+            [(2,), (3,)],
+            "rows of both paths",
+        )
 
         people = [(i, f"first{i}", f"last{i}") for i in range(1, 2501)]
         checks.equal(db.insert_rows("py_people", ["id", "first", "last"], people), 2500, "insert_rows")
