@@ -178,11 +178,26 @@ pub fn runtime_path(dir: &Path) -> PathBuf {
 }
 
 /// Whether the runtime in `dir` is missing or was built from another SDK.
+/// Reads only the file's end: the build appends the digest section last.
 pub fn runtime_is_stale(dir: &Path) -> bool {
-    match fs::read(runtime_path(dir)) {
-        Ok(bytes) => crate::artifact::embedded_digest(&bytes).as_deref() != Some(&sdk_digest()),
-        Err(_) => true,
-    }
+    use std::io::{Read, Seek, SeekFrom};
+    let expected = [
+        crate::artifact::SOURCE_SECTION.as_bytes(),
+        sdk_digest().as_bytes(),
+    ]
+    .concat();
+    let tail = fs::File::open(runtime_path(dir)).and_then(|mut file| {
+        let length = file.metadata()?.len();
+        let want = expected.len() as u64;
+        if length < want {
+            return Ok(Vec::new());
+        }
+        file.seek(SeekFrom::Start(length - want))?;
+        let mut tail = Vec::new();
+        file.read_to_end(&mut tail)?;
+        Ok(tail)
+    });
+    tail.map_or(true, |tail| tail != expected)
 }
 
 /// How to install the tool, for messages.
@@ -295,6 +310,7 @@ mod tests {
         fs::write(m.join("names/__init__.py"), "X = 1\n").unwrap();
         fs::write(m.join("names/__pycache__/x.pyc"), [0u8, 1]).unwrap();
         fs::write(m.join("README.txt"), "not python").unwrap();
+        assert!(runtime_is_stale(dir.path()));
         let first = bundle(&m).unwrap();
         assert!(is_bundle(&first));
         assert_eq!(first, bundle(&m).unwrap());
@@ -303,6 +319,23 @@ mod tests {
         let names: Vec<&str> = sources.files.keys().map(String::as_str).collect();
         assert_eq!(names, ["migration.py", "names/__init__.py"]);
         assert!(!is_bundle(b"\0asm"));
+    }
+
+    #[test]
+    fn a_runtime_is_fresh_only_with_this_sdk_s_digest_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = runtime_path(dir.path());
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        for (digest, stale) in [(sdk_digest(), false), ("0".repeat(64), true)] {
+            let mut bytes = b"\0asm\x0d\0\x01\0".to_vec();
+            crate::artifact::append_custom_section(
+                &mut bytes,
+                crate::artifact::SOURCE_SECTION,
+                digest.as_bytes(),
+            );
+            fs::write(&path, &bytes).unwrap();
+            assert_eq!(runtime_is_stale(dir.path()), stale);
+        }
     }
 
     #[test]

@@ -305,7 +305,7 @@ fn data_lines(
     });
 }
 
-fn seed_sqlite(path: &Path, rows: u64) -> Result<()> {
+pub fn seed_sqlite(path: &Path, rows: u64) -> Result<()> {
     let _ = std::fs::remove_file(path);
     let conn = rusqlite::Connection::open(path)?;
     conn.execute_batch(&format!(
@@ -318,7 +318,7 @@ fn seed_sqlite(path: &Path, rows: u64) -> Result<()> {
     Ok(())
 }
 
-fn check_sqlite(path: &Path, rows: u64) -> Result<()> {
+pub fn check_sqlite(path: &Path, rows: u64) -> Result<()> {
     let conn = rusqlite::Connection::open(path)?;
     let done: i64 = conn.query_row(
         "SELECT count(*) FROM people WHERE full_name = first_name || ' ' || last_name",

@@ -17,7 +17,8 @@
 //! PostgreSQL is read from `WASMIG_BENCH_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432`); sqlx-cli and dbmate are used when
 //! installed (`cargo install sqlx-cli`, `npm install --no-save dbmate`), and their
-//! lines say `ok=skipped` with the reason otherwise.
+//! lines say `ok=skipped` with the reason otherwise; the Python lines need
+//! componentize-py in `.venv` (the README's test command installs it).
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -26,6 +27,7 @@ mod growth;
 mod inputs;
 mod introspect;
 mod manage;
+mod python;
 mod report;
 mod tools;
 
@@ -104,7 +106,7 @@ fn main() -> Result<()> {
     );
     let mut report = Report::default();
     // `WASMIG_BENCH_ONLY=introspect,manage` runs only those groups (and
-    // writes no BENCHMARKS.md): data, tools, introspect, manage.
+    // writes no BENCHMARKS.md): data, tools, introspect, manage, python.
     let only = std::env::var("WASMIG_BENCH_ONLY").ok();
     let wanted = |group: &str| {
         only.as_deref()
@@ -121,6 +123,9 @@ fn main() -> Result<()> {
     }
     if wanted("manage") {
         manage::run(&bench, &mut report)?;
+    }
+    if wanted("python") {
+        python::run(&bench, &mut report)?;
     }
     if let Ok(pg) = &bench.postgres {
         bench.runtime.block_on(pg.drop_all());
