@@ -248,6 +248,11 @@ fn data_lines(
             },
         ],
     )?;
+    data_report(report, &python, &native, &rust_guest);
+    Ok(())
+}
+
+fn data_report(report: &mut Report, python: &Timed, native: &Timed, rust_guest: &Timed) {
     report.add(line(
         "python_data_vs_native_cpython",
         "s",
@@ -275,7 +280,6 @@ fn data_lines(
         "native CPython",
         inputs::ROUNDS,
     ));
-    Ok(())
 }
 
 fn componentize_py() -> Option<PathBuf> {
