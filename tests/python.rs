@@ -20,6 +20,10 @@ const FAILING: &[(&str, &str)] = &[
     ("migration.py", include_str!("python/failing/migration.py")),
     ("keys.py", include_str!("python/failing/keys.py")),
 ];
+const EDGES: &[(&str, &str)] = &[
+    ("migration.py", include_str!("python/edges/migration.py")),
+    ("lib/util.py", include_str!("python/edges/lib/util.py")),
+];
 const SANDBOX: &[(&str, &str)] = &[("migration.py", include_str!("python/sandbox/migration.py"))];
 
 /// Every `db` and `env` call, and the schema builder, applied and reverted.
@@ -71,6 +75,51 @@ fn every_call_on_postgres() {
 #[test]
 fn every_call_on_mysql() {
     calls(Engine::Mysql);
+}
+
+#[test]
+fn edge_values_and_imports_on_sqlite_and_postgres() {
+    for engine in [Engine::Sqlite, Engine::Postgres] {
+        let p = Project::on(engine);
+        p.python("1_edges", EDGES);
+        p.wasmig(&["up"]).ok().says(&["edges passed"]);
+        p.wasmig(&["down"]).ok();
+        assert!(!p.db.has_table("py_edges"));
+    }
+}
+
+#[test]
+fn a_generator_up_a_shadowing_module_and_a_runtime_import_are_named() {
+    for (files, says) in [
+        (
+            vec![(
+                "migration.py",
+                "from wasmig_guest import Migration\n\n\nclass G(Migration):\n    \
+                 def up(self, db, env):\n        yield 1\n",
+            )],
+            "up(db, env) returned generator",
+        ),
+        (
+            vec![
+                (
+                    "migration.py",
+                    "import json\n\ndef up(db, env):\n    pass\n",
+                ),
+                ("json.py", ""),
+            ],
+            "1_x/json.py has the name of a module the runtime already carries",
+        ),
+        (
+            vec![("migration.py", "def up(db, env):\n    import sqlite3\n")],
+            "File \"1_x/migration.py\", line 2, in up",
+        ),
+    ] {
+        let p = Project::new();
+        p.python("1_x", &files);
+        p.wasmig(&["up"])
+            .fails()
+            .says(&[says, "nothing was applied"]);
+    }
 }
 
 /// A unique-key violation inside a helper module: kind and code reach
@@ -204,7 +253,8 @@ fn the_same_migration_issues_the_same_statements_and_random_is_per_migration() {
 fn builds_are_reproducible_and_the_ledger_keeps_only_the_sources() {
     let (first, second) = (Project::new(), Project::new());
     first.python("1_calls", CALLS);
-    second.python("1_calls", CALLS);
+    // Another place and another name: the checksum is the sources'.
+    second.python("1_calls_renamed", CALLS);
     let sums: Vec<String> = [&first, &second]
         .iter()
         .map(|p| {

@@ -96,6 +96,11 @@ class _Sources(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                 continue
             filename = f"{origin}/{path}"
             self.modules[".".join(parts)] = (filename, text, package)
+            # A folder without __init__.py is a package all the same.
+            for end in range(1, len(parts)):
+                folder = ".".join(parts[:end])
+                init = f"{origin}/{'/'.join(parts[:end])}/__init__.py"
+                self.modules.setdefault(folder, (init, "", True))
             # Tracebacks show the lines without reading a file.
             linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
 
@@ -148,9 +153,16 @@ def _refuse_files(event, args):
 
 
 def _install(files, origin):
+    finder = _Sources(files, origin)
+    for name in finder.modules:
+        if "." not in name and name in sys.modules:
+            raise ImportError(
+                f"{origin}/{name}.py has the name of a module the runtime already carries "
+                f"({name!r}); rename it"
+            )
     sys.addaudithook(_refuse_files)
     sys.meta_path[:] = [
-        _Sources(files, origin),
+        finder,
         importlib.machinery.BuiltinImporter,
         importlib.machinery.FrozenImporter,
         _Refuse(),
@@ -205,9 +217,14 @@ def _failure(error: BaseException) -> str:
         own = (os.path.dirname(wasmig_guest.__file__) + "/", __file__)
         while len(shown.stack) > 1 and shown.stack[-1].filename.startswith(own):
             shown.stack.pop()
-    return "Python traceback (most recent call last):\n" + "".join(
-        list(shown.format())[1:] if first is not None or tb is None else shown.format()
-    ).rstrip("\n")
+    if first is None:
+        # Nothing of the migration's own ran (a syntax error, a missing
+        # module, a bad signature): the exception says all.
+        return "".join(shown.format_exception_only()).rstrip("\n")
+    parts = list(shown.format())
+    if parts and parts[0].startswith("Traceback"):
+        parts[0] = "Python traceback (most recent call last):\n"
+    return "".join(parts).rstrip("\n")
 
 
 def _without_carets(shown, seen):
@@ -225,14 +242,20 @@ def _without_carets(shown, seen):
 
 def _run(direction: str) -> None:
     try:
-        migration = _load()
         # The host's random stream is seeded from the migration's checksum:
-        # `random` draws from it, not from the state frozen at build time.
+        # `random` draws from it (at import time too), not from the state
+        # frozen when the runtime was built.
         random.seed(int.from_bytes(os.urandom(32), "big"))
+        migration = _load()
         step = getattr(migration, direction, None)
         if step is None:
             raise TypeError(f"the migration has no {direction}(db, env)")
-        step(Db(), Env())
+        returned = step(Db(), Env())
+        if returned is not None:
+            raise TypeError(
+                f"{direction}(db, env) returned {type(returned).__name__}: it must run to the "
+                "end and return None (a generator or an async def runs nothing)"
+            )
     except BaseException as error:  # noqa: BLE001 - everything fails the migration
         raise Err(_failure(error))
 

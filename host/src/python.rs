@@ -81,7 +81,10 @@ const CONTRACT: &str = include_str!("../../wit/migration.wit");
 pub struct Sources {
     /// Format marker; the key no component starts with.
     wasmig_python: u32,
-    /// The migration's directory name, which tracebacks show.
+    /// The migration's directory name, which tracebacks show: where it is,
+    /// not what it is, so not part of the bundle (a renamed directory
+    /// keeps its checksum, as a renamed SQL file does).
+    #[serde(skip)]
     pub origin: String,
     /// Relative path (with `/`) to text, in path order.
     pub files: BTreeMap<String, String>,
@@ -92,12 +95,18 @@ pub fn is_bundle(bytes: &[u8]) -> bool {
     bytes.starts_with(b"{\"wasmig_python\":")
 }
 
-/// Reads a bundle back.
+/// Reads back the bundle of the migration directory `dir`.
 ///
 /// # Errors
 /// What is wrong with it, when it is not a bundle.
-pub fn parse_bundle(bytes: &[u8]) -> Result<Sources, String> {
-    serde_json::from_slice(bytes).map_err(|e| format!("not a Python migration bundle: {e}"))
+pub fn parse_bundle(bytes: &[u8], dir: &Path) -> Result<Sources, String> {
+    let mut sources: Sources =
+        serde_json::from_slice(bytes).map_err(|e| format!("not a Python migration bundle: {e}"))?;
+    sources.origin = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(sources)
 }
 
 /// The bundle of the Python migration in `dir`: every `.py` file under it
@@ -115,13 +124,9 @@ pub fn bundle(dir: &Path) -> Result<Vec<u8>, Error> {
             message: format!("a Python migration needs a {ENTRY}"),
         });
     }
-    let origin = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let sources = Sources {
         wasmig_python: 1,
-        origin,
+        origin: String::new(),
         files,
     };
     serde_json::to_vec(&sources).map_err(|e| Error::Source {
@@ -314,8 +319,9 @@ mod tests {
         let first = bundle(&m).unwrap();
         assert!(is_bundle(&first));
         assert_eq!(first, bundle(&m).unwrap());
-        let sources = parse_bundle(&first).unwrap();
+        let sources = parse_bundle(&first, &m).unwrap();
         assert_eq!(sources.origin, "0001_seed");
+        assert!(!String::from_utf8_lossy(&first).contains("0001_seed"));
         let names: Vec<&str> = sources.files.keys().map(String::as_str).collect();
         assert_eq!(names, ["migration.py", "names/__init__.py"]);
         assert!(!is_bundle(b"\0asm"));

@@ -9,6 +9,7 @@
 //! | `<version>_<name>.sql` | SQL, irreversible |
 //! | `<version>_<name>.wasm` | a prebuilt component |
 //! | `<version>_<name>/` with a `Cargo.toml` | a Rust guest crate, built by `wasmig build` |
+//! | `<version>_<name>/` with `migration.py` | a Python migration, run by the Python runtime |
 //! | `<version>_<name>/` with `up.sql` (+ optional `down.sql`) | SQL, diesel's layout |
 //!
 //! Versions are the leading digits; diesel's dashed timestamps

@@ -16,8 +16,9 @@ A Python migration is a directory `<version>_<name>/` holding
 
 `wasmig up` runs it in the wasmig Python runtime, a sandboxed CPython
 component: no files, network or environment variables; `random` is seeded
-from the migration's checksum and the clock is fixed at the migration's
-start, so the same database state gives the same statements.
+from the migration's checksum and the clock is fixed (a `YYYYMMDDHHMMSS`
+version reads as that instant, any other as 2000-01-01), so the same
+database state gives the same statements.
 """
 
 from __future__ import annotations

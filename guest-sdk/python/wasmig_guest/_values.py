@@ -3,7 +3,7 @@
 | Python                         | contract value | read back as        |
 |--------------------------------|----------------|---------------------|
 | None                           | null           | None                |
-| bool                           | boolean        | bool                |
+| bool                           | boolean        | bool (PostgreSQL; an int where the engine stores one) |
 | int (64-bit signed)            | int            | int                 |
 | float                          | float          | float               |
 | str                            | text           | str                 |
@@ -13,6 +13,9 @@
 | datetime.datetime              | timestamp      | datetime.datetime   |
 | datetime.date                  | date           | datetime.date       |
 | decimal.Decimal                | decimal        | decimal.Decimal     |
+
+A value the column's declared type cannot parse (SQLite keeps any text in
+any column) is read back as its text.
 """
 
 from __future__ import annotations
@@ -149,12 +152,28 @@ def _packed_other(v: Any) -> Any:
     raise TypeError(f"cannot send a {type(v).__name__} to the database")
 
 
-def packed_sets(param_sets: Sequence[Sequence[Any]]) -> Optional[str]:
-    """Parameter sets as packed JSON text, or None when one holds a value
-    only the typed path sends right (a dict or list as JSON, a float that
-    is not finite, a subclass)."""
+def param_lists(param_sets: Any) -> List[Sequence[Any]]:
+    """Parameter sets read once into a list of lists or tuples (a generator
+    can be read only once; a Row is sent as its values)."""
     if isinstance(param_sets, (str, bytes)):
-        raise TypeError("param sets are a list of lists of values")
+        raise TypeError("param sets are a list of lists of values: write [[value, ...], ...]")
+    sets = param_sets if isinstance(param_sets, list) else list(param_sets)
+    if not set(map(type, sets)) <= {list, tuple}:
+        sets = [check_params(p) for p in sets]
+    return sets
+
+
+def check_params(params: Any) -> Sequence[Any]:
+    """One parameter list, as a list or tuple."""
+    if isinstance(params, (str, bytes)):
+        raise TypeError("params is a list of values: write [value], not value")
+    return params if isinstance(params, (list, tuple)) else list(params)
+
+
+def packed_sets(param_sets: List[Sequence[Any]]) -> Optional[str]:
+    """Parameter sets (lists or tuples, see `param_lists`) as packed JSON
+    text, or None when one holds a value only the typed path sends right (a
+    dict or list as JSON, a float that is not finite, a subclass)."""
     kinds = set(map(type, itertools.chain.from_iterable(param_sets)))
     if not kinds <= _PACKED_NATIVE | _PACKED_TAGGED:
         return None
@@ -181,10 +200,6 @@ def unpack_rows(text: str) -> Tuple[List[str], List[str], List[tuple]]:
     return ([c[0] for c in columns], [c[1] for c in columns], list(map(tuple, doc["rows"])))
 
 
-def _timestamp_from(text: str) -> datetime.datetime:
-    return datetime.datetime.fromisoformat(text)
-
-
 _FROM_WIT: Dict[type, Callable[[Any], Any]] = {
     _t.Value_Null: lambda v: None,
     _t.Value_Boolean: lambda v: v.value,
@@ -192,11 +207,11 @@ _FROM_WIT: Dict[type, Callable[[Any], Any]] = {
     _t.Value_Float: lambda v: v.value,
     _t.Value_Text: lambda v: v.value,
     _t.Value_Bytes: lambda v: bytes(v.value),
-    _t.Value_Json: lambda v: json.loads(v.value),
-    _t.Value_Uuid: lambda v: uuid.UUID(v.value),
-    _t.Value_Timestamp: lambda v: _timestamp_from(v.value),
-    _t.Value_Date: lambda v: datetime.date.fromisoformat(v.value),
-    _t.Value_Decimal: lambda v: decimal.Decimal(v.value),
+    _t.Value_Json: lambda v: _read_json(v.value),
+    _t.Value_Uuid: lambda v: _read_uuid(v.value),
+    _t.Value_Timestamp: lambda v: _read_timestamp(v.value),
+    _t.Value_Date: lambda v: _read_date(v.value),
+    _t.Value_Decimal: lambda v: _read_decimal(v.value),
 }
 
 
@@ -205,13 +220,32 @@ def from_wit(v: _t.Value) -> Any:
     return _FROM_WIT[type(v)](v)
 
 
+def _or_text(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`parse`, or the text itself when the column's declared type says one
+    thing and the value another (SQLite keeps `''` in a TIMESTAMP column)."""
+
+    def read(text: str) -> Any:
+        try:
+            return parse(text)
+        except (ValueError, ArithmeticError):
+            return text
+
+    return read
+
+
+_read_uuid = _or_text(uuid.UUID)
+_read_timestamp = _or_text(datetime.datetime.fromisoformat)
+_read_date = _or_text(datetime.date.fromisoformat)
+_read_decimal = _or_text(decimal.Decimal)
+_read_json = _or_text(json.loads)
+
 _PACKED_DECODE: Dict[str, Callable[[str], Any]] = {
     "b": bytes.fromhex,
-    "j": json.loads,
-    "u": uuid.UUID,
-    "t": lambda text: _timestamp_from(text),
-    "d": datetime.date.fromisoformat,
-    "n": decimal.Decimal,
+    "j": _read_json,
+    "u": _read_uuid,
+    "t": _read_timestamp,
+    "d": _read_date,
+    "n": _read_decimal,
     "f": float,
 }
 

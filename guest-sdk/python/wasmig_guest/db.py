@@ -3,6 +3,7 @@ transaction; result rows; the database's errors as exceptions."""
 
 from __future__ import annotations
 
+import datetime
 import enum
 import json
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -12,7 +13,16 @@ from wit_world.imports import db as _db
 from wit_world.imports import packed as _packed
 from wit_world.imports import types as _t
 
-from ._values import packed_sets, params_to_wit, row_from_wit, to_wit, unpack_rows
+from ._values import (
+    Json,
+    check_params,
+    packed_sets,
+    param_lists,
+    params_to_wit,
+    row_from_wit,
+    to_wit,
+    unpack_rows,
+)
 
 
 class Dialect(enum.Enum):
@@ -53,8 +63,11 @@ _DIALECTS = {
 
 
 class DbError(Exception):
-    """A statement failed. Catch it to handle the failure (a duplicate key,
-    say); let it escape and the migration rolls back.
+    """A statement failed; let it escape and the migration rolls back. On
+    SQLite and MySQL a migration may catch it and go on; PostgreSQL aborts
+    the whole transaction at the first error, so there a migration can only
+    add context and raise again (check first: `SELECT` before `INSERT`, or
+    `INSERT ... ON CONFLICT DO NOTHING`).
 
     `kind` says what kind of failure it is, `code` is the database's own
     code (SQLSTATE, SQLite extended code, MySQL error number) when there is
@@ -241,6 +254,7 @@ class Db:
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> Rows:
         """Runs one query and returns all its rows (use `cursor` for large results)."""
+        params = check_params(params)
         packed = packed_sets([params])
         try:
             if packed is None:
@@ -264,6 +278,7 @@ class Db:
     def execute_batch(self, sql: str, param_sets: Sequence[Sequence[Any]]) -> int:
         """Runs one statement once per parameter set in one host call (the
         fast path for bulk writes); returns the total of rows changed."""
+        param_sets = param_lists(param_sets)
         packed = packed_sets(param_sets)
         try:
             if packed is None:
@@ -315,6 +330,7 @@ class Db:
         is the key's value followed by the new values of `columns`. On
         PostgreSQL one statement reads the batch as JSON; elsewhere one
         prepared UPDATE runs per row inside the engine."""
+        rows = param_lists(rows)
         if not rows:
             return 0
         if self.dialect is Dialect.POSTGRES:
@@ -335,6 +351,7 @@ class Db:
     def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
         """Inserts many rows into `table` in one host call; each row holds
         the values of `columns` in order. Returns how many were inserted."""
+        rows = param_lists(rows)
         if not rows:
             return 0
         names = ", ".join(columns)
@@ -361,6 +378,10 @@ def _json_records(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Rows as a JSON array of objects, in the text forms PostgreSQL reads into each column type."""
     out = []
     for row in rows:
+        if len(row) != len(names):
+            raise ValueError(
+                f"a row has {len(row)} values for the {len(names)} columns {', '.join(names)}: {row!r}"
+            )
         record = {}
         for name, value in zip(names, row):
             record[name] = _json_value(value)
@@ -381,5 +402,10 @@ def _json_value(value: Any) -> Any:
         return "\\x" + bytes(value).hex()
     if isinstance(value, (dict, list)):
         return value
+    if isinstance(value, Json):
+        return value.value
+    if isinstance(value, datetime.datetime) and value.utcoffset() is not None:
+        utc = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return utc.isoformat() + "Z"
     wit = to_wit(value)
     return getattr(wit, "value", None)

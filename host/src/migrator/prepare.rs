@@ -182,11 +182,12 @@ impl Migrator {
         for (path, bytes) in components {
             match &python_runtime {
                 Some((runtime_path, runtime_bytes)) if python::is_bundle(bytes) => {
-                    let sources =
-                        python::parse_bundle(bytes).map_err(|message| Error::InvalidComponent {
+                    let sources = python::parse_bundle(bytes, path).map_err(|message| {
+                        Error::InvalidComponent {
                             path: path.to_path_buf(),
                             message,
-                        })?;
+                        }
+                    })?;
                     let at = unique
                         .iter()
                         .position(|(p, _)| *p == runtime_path.as_path())

@@ -14,6 +14,7 @@
 use std::fmt::Write as _;
 
 use serde_json::Value as Json;
+use serde_json::value::RawValue;
 
 use super::bindings::wasmig::migration::types::{Rows, Value};
 
@@ -105,20 +106,34 @@ fn utf8_sink(out: &mut String) -> impl std::io::Write + '_ {
 /// # Errors
 /// What is wrong, naming the set and the parameter.
 pub(super) fn decode_sets(text: &str) -> Result<Vec<Vec<Value>>, String> {
-    let sets: Vec<Vec<Json>> =
+    let sets: Vec<Vec<&RawValue>> =
         serde_json::from_str(text).map_err(|e| format!("packed parameters: {e}"))?;
     sets.into_iter()
         .enumerate()
         .map(|(s, set)| {
             set.into_iter()
                 .enumerate()
-                .map(|(p, value)| {
-                    decode(value)
+                .map(|(p, raw)| {
+                    decode_raw(raw.get())
                         .map_err(|e| format!("parameter set {s}, parameter {}: {e}", p + 1))
                 })
                 .collect()
         })
         .collect()
+}
+
+/// An integer is read from its own digits (a JSON parser would make one
+/// beyond 64 bits a float); everything else as JSON.
+fn decode_raw(raw: &str) -> Result<Value, String> {
+    let integer =
+        raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) && !raw.contains(['.', 'e', 'E']);
+    if integer {
+        return raw
+            .parse::<i64>()
+            .map(Value::Int)
+            .map_err(|_| format!("{raw} does not fit a 64-bit signed integer"));
+    }
+    decode(serde_json::from_str(raw).map_err(|e| format!("{raw}: {e}"))?)
 }
 
 fn decode(value: Json) -> Result<Value, String> {
@@ -199,6 +214,11 @@ mod tests {
     fn a_bad_parameter_is_named() {
         let err = decode_sets("[[1, 18446744073709551615]]").unwrap_err();
         assert!(err.contains("parameter set 0, parameter 2"), "{err}");
+        let err = decode_sets("[[100000000000000000001]]").unwrap_err();
+        assert!(
+            err.contains("does not fit a 64-bit signed integer"),
+            "{err}"
+        );
         assert!(
             decode_sets("[[{\"x\": \"1\"}]]")
                 .unwrap_err()
