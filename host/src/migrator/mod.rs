@@ -4,6 +4,7 @@
 //!
 //! One module per command, with the pieces they share beside them:
 //! - `build`: building guest crates;
+//! - `python_build`: the Python runtime built, and Python migrations imported;
 //! - `status`: `status`, `validate` and `history`, which change nothing;
 //! - `apply`: `up`;
 //! - `simulate`: `plan`, and the check behind `up --expect-plan`;
