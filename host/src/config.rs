@@ -65,6 +65,23 @@ pub struct ProjectConfig {
     /// Sandbox policies, `[[policy]]` (see [`crate::policy`]).
     #[serde(default)]
     pub policy: Vec<PolicyConfig>,
+    /// The tenants `wasmig fleet` runs against, `[fleet]`.
+    #[serde(default)]
+    pub fleet: FleetConfig,
+}
+
+/// `[fleet]`: the tenant databases of `wasmig fleet`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetConfig {
+    /// Tenant URLs; `${VAR}`s are read.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// Patterns of SQLite files, relative to the file (`tenants/*.db`).
+    #[serde(default)]
+    pub sqlite_glob: Vec<String>,
+    /// How many tenants run at once (default: see `fleet::default_parallel`).
+    pub parallel: Option<usize>,
 }
 
 /// One migrations directory or several.
@@ -205,6 +222,19 @@ impl LoadedConfig {
             .or_else(|| self.config.database_url.clone());
         raw.map(|r| expand_vars(&r, |name| self.var(name)))
             .transpose()
+    }
+
+    /// The `[fleet]` targets of the file, their `${VAR}`s read.
+    ///
+    /// # Errors
+    /// Fails when a `${VAR}` one names is not set.
+    pub fn fleet_targets(&self) -> Result<Vec<String>, Error> {
+        self.config
+            .fleet
+            .targets
+            .iter()
+            .map(|r| expand_vars(r, |name| self.var(name)))
+            .collect()
     }
 
     /// The dev database's URL from the file, its `${VAR}`s read.

@@ -35,6 +35,7 @@ pub mod config;
 pub mod database;
 mod error;
 mod failpoint;
+pub mod fleet;
 pub mod guest_crate;
 pub mod ledger;
 pub mod limits;

@@ -128,6 +128,54 @@ enum Command {
     /// Compare the live database with what its applied migrations produce (replayed in a
     /// scratch database) and list every difference
     Drift(DriftArgs),
+    /// Run the migrations against many tenant databases, a few at a time: a failing tenant is
+    /// recorded and the others go on; one summary at the end
+    Fleet(FleetArgs),
+}
+
+#[derive(Args, Debug)]
+struct FleetArgs {
+    #[command(subcommand)]
+    action: FleetAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum FleetAction {
+    /// Apply pending migrations on every tenant
+    Up(FleetUpArgs),
+    /// Show every tenant: up to date, behind, failed or unreachable
+    Status(FleetCommon),
+}
+
+#[derive(Args, Debug)]
+struct FleetUpArgs {
+    #[command(flatten)]
+    common: FleetCommon,
+    #[command(flatten)]
+    select: Selection,
+    /// Go on with the other tenants when one fails (default: finish the tenants in flight,
+    /// start no other)
+    #[arg(long)]
+    continue_on_error: bool,
+}
+
+#[derive(Args, Debug)]
+struct FleetCommon {
+    /// A tenant database URL (repeatable; beside `targets` under [fleet] in wasmig.toml)
+    #[arg(long = "target", value_name = "URL")]
+    targets: Vec<String>,
+    /// SQLite files matching PATTERN are tenants, e.g. `tenants/*.db` (repeatable)
+    #[arg(long, value_name = "PATTERN")]
+    sqlite_glob: Vec<String>,
+    /// How many tenants run at once [default: 16 with servers, twice the cores with SQLite]
+    #[arg(long, value_name = "N")]
+    parallel: Option<usize>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Exit with status 4 while any tenant is behind
+    #[arg(long)]
+    exit_code: bool,
 }
 
 #[derive(Args, Debug)]

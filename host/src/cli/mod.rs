@@ -3,6 +3,7 @@
 mod console;
 mod database;
 mod drift;
+mod fleet;
 mod generate;
 mod logging;
 mod render;
@@ -206,6 +207,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Database(args) => database::run(&ctx, &args.action).await,
         Command::Schema(args) => schema::run(&ctx, &args.action).await,
         Command::Drift(args) => drift::run(&ctx, &args).await,
+        Command::Fleet(args) => fleet::run(&ctx, &args).await,
     }
 }
 

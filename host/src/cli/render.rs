@@ -292,7 +292,7 @@ pub(crate) fn history(events: &[wasmig::ledger::HistoryEvent]) {
 }
 
 /// Prints aligned columns, two spaces apart, without borders.
-fn print_table<const N: usize, C: AsRef<str>>(header: &[&str; N], rows: &[[C; N]]) {
+pub(crate) fn print_table<const N: usize, C: AsRef<str>>(header: &[&str; N], rows: &[[C; N]]) {
     println!("{}", table(header, rows));
 }
 

@@ -263,6 +263,12 @@ impl Migrator {
         self
     }
 
+    /// The same migrations against another database (a fleet's tenant).
+    pub fn with_url(mut self, url: DatabaseUrl) -> Self {
+        self.url = url;
+        self
+    }
+
     /// Adds another migrations directory (a vendor's, say): its migrations
     /// join the sequence by version, and policies can single them out by
     /// path.
