@@ -642,7 +642,7 @@ fn unreadable_sql_is_refused_naming_the_file() {
     fs::create_dir(p.migrations.join("3_not_a_crate")).unwrap();
     p.wasmig(&["up"])
         .fails()
-        .says(&["3_not_a_crate", "neither a Cargo.toml nor an up.sql"]);
+        .says(&["3_not_a_crate", "has no Cargo.toml, migration.py or up.sql"]);
     assert_eq!(p.dump(), before);
 }
 
@@ -776,7 +776,7 @@ fn new_creates_numbered_sql_and_rust_migrations_that_validate_reports() {
 fn every_command_has_help() {
     let p = Project::new();
     for (command, flags) in [
-        ("new", &["--rust"][..]),
+        ("new", &["--rust", "--python"][..]),
         ("build", &["--force"]),
         (
             "up",

@@ -88,10 +88,11 @@ struct Global {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Create a new migration: SQL up/down files, a Rust guest crate or a declarative file; with
-    /// --auto, written from the difference to the desired schema files
+    /// Create a new migration: SQL up/down files, a Rust guest crate, a Python migration or a
+    /// declarative file; with --auto, written from the difference to the desired schema files
     New(NewArgs),
-    /// Build the Rust guest crates of the directory into components
+    /// Build the Rust guest crates of the directory into components, and the Python runtime
+    /// (then import every Python migration in it, so a syntax error fails here)
     Build(BuildArgs),
     /// Apply pending migrations, oldest first
     Up(UpArgs),
