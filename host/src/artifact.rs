@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
 use wasmparser::{Parser, Payload};
 
 /// The component file a crate's build produces, inside the crate directory.
@@ -55,4 +56,14 @@ fn leb128(out: &mut Vec<u8>, mut value: u64) {
         }
         out.push(byte | 0x80);
     }
+}
+
+/// Adds one file to a digest of sources: its name and its bytes, each
+/// length-prefixed, so no two different sets of files hash alike. Rust
+/// crates and the Python runtime stamp their builds with such digests.
+pub(crate) fn digest_file(hasher: &mut Sha256, name: &str, bytes: &[u8]) {
+    hasher.update((name.len() as u64).to_le_bytes());
+    hasher.update(name.as_bytes());
+    hasher.update((bytes.len() as u64).to_le_bytes());
+    hasher.update(bytes);
 }

@@ -64,10 +64,7 @@ pub fn source_digest(dir: &Path) -> Result<String, Error> {
     for relative in files {
         let bytes = fs::read(dir.join(&relative)).map_err(Error::io(dir.join(&relative)))?;
         let name = relative.to_string_lossy().replace('\\', "/");
-        hasher.update((name.len() as u64).to_le_bytes());
-        hasher.update(name.as_bytes());
-        hasher.update((bytes.len() as u64).to_le_bytes());
-        hasher.update(&bytes);
+        crate::artifact::digest_file(&mut hasher, &name, &bytes);
     }
     Ok(hex::encode(hasher.finalize()))
 }

@@ -169,10 +169,7 @@ pub fn sdk_digest() -> String {
         .iter()
         .chain([("wit/deps/migration.wit", CONTRACT)].iter())
     {
-        hasher.update((name.len() as u64).to_le_bytes());
-        hasher.update(name.as_bytes());
-        hasher.update((text.len() as u64).to_le_bytes());
-        hasher.update(text.as_bytes());
+        crate::artifact::digest_file(&mut hasher, name, text.as_bytes());
     }
     hex::encode(hasher.finalize())
 }
@@ -216,13 +213,16 @@ pub fn install_hint() -> String {
 }
 
 /// Finds `componentize-py`: `WASMIG_COMPONENTIZE_PY`, then `.venv/bin`
-/// under `project`, then the active virtualenv, then `PATH`.
-pub fn find_tool(project: &Path) -> Option<PathBuf> {
+/// under each of `projects`, then the active virtualenv, then `PATH`.
+pub fn find_tool(projects: &[&Path]) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("WASMIG_COMPONENTIZE_PY") {
         return Some(PathBuf::from(path));
     }
     let name = "componentize-py";
-    let mut candidates = vec![project.join(".venv/bin").join(name)];
+    let mut candidates: Vec<PathBuf> = projects
+        .iter()
+        .map(|project| project.join(".venv/bin").join(name))
+        .collect();
     if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
         candidates.push(PathBuf::from(venv).join("bin").join(name));
     }

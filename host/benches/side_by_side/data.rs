@@ -2,7 +2,7 @@
 //! run through `wasmig up`, by the same algorithm in native Rust, and by one
 //! set-based UPDATE.
 
-use crate::tools::wasmig_up;
+use crate::tools::{wasmig_up, wasmig_up_file};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -154,12 +154,7 @@ fn sqlite_runs(bench: &Bench, migrations: &Path, cache: &Path) -> Result<[Timed;
     // Warm the compile cache: the comparison is about moving rows.
     let warm = bench.work.path().join("warm.db");
     seed_sqlite(&warm, 0)?;
-    wasmig_up(
-        bench,
-        migrations,
-        &format!("sqlite:{}", warm.display()),
-        cache,
-    )?;
+    wasmig_up_file(bench, migrations, &warm, cache)?;
     let timed_copy = |tag: &str, run: &dyn Fn(&Path) -> Result<Timed>| -> Result<Timed> {
         let db = copy(tag)?;
         let timed = run(&db)?;
@@ -171,12 +166,7 @@ fn sqlite_runs(bench: &Bench, migrations: &Path, cache: &Path) -> Result<[Timed;
         [
             &mut || {
                 timed_copy("component", &|db| {
-                    wasmig_up(
-                        bench,
-                        migrations,
-                        &format!("sqlite:{}", db.display()),
-                        cache,
-                    )
+                    wasmig_up_file(bench, migrations, db, cache)
                 })
             },
             &mut || timed_copy("native", &|db| native_sqlite(db).map(inputs::took)),

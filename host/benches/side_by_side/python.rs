@@ -12,7 +12,7 @@ use crate::Bench;
 use crate::data::{check_sqlite, seed_sqlite};
 use crate::inputs::{self, Timed};
 use crate::report::{Goal, Line, Outcome, Report};
-use crate::tools::wasmig_up;
+use crate::tools::wasmig_up_file;
 
 const BACKFILL: &str = include_str!("backfill_people.py");
 const NATIVE: &str = "host/benches/side_by_side/backfill_people_native.py";
@@ -213,25 +213,11 @@ fn data_lines(
         Ok(timed)
     };
     // Warm the compile cache for the Rust guest too.
-    wasmig_up(
-        bench,
-        &rust,
-        &format!("sqlite:{}", copy("warm")?.display()),
-        cache,
-    )?;
+    wasmig_up_file(bench, &rust, &copy("warm")?, cache)?;
     let [python, native, rust_guest] = inputs::interleaved(
         inputs::ROUNDS,
         [
-            &mut || {
-                run_on("python", &|db| {
-                    wasmig_up(
-                        bench,
-                        migrations,
-                        &format!("sqlite:{}", db.display()),
-                        cache,
-                    )
-                })
-            },
+            &mut || run_on("python", &|db| wasmig_up_file(bench, migrations, db, cache)),
             &mut || {
                 run_on("native", &|db| {
                     inputs::timed(
@@ -241,11 +227,7 @@ fn data_lines(
                     )
                 })
             },
-            &mut || {
-                run_on("rust", &|db| {
-                    wasmig_up(bench, &rust, &format!("sqlite:{}", db.display()), cache)
-                })
-            },
+            &mut || run_on("rust", &|db| wasmig_up_file(bench, &rust, db, cache)),
         ],
     )?;
     data_report(report, &python, &native, &rust_guest);

@@ -166,6 +166,11 @@ pub fn wasmig_up(bench: &Bench, dir: &Path, url: &str, cache: &Path) -> Result<T
     wasmig(bench, dir, url, cache, &["up"])
 }
 
+/// `wasmig up` on `dir` and the SQLite file `db`.
+pub fn wasmig_up_file(bench: &Bench, dir: &Path, db: &Path, cache: &Path) -> Result<Timed> {
+    wasmig_up(bench, dir, &format!("sqlite:{}", db.display()), cache)
+}
+
 /// `wasmig <command>` on `dir` and `url`, with its caches in `cache`.
 pub fn wasmig(
     bench: &Bench,

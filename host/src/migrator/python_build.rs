@@ -35,8 +35,7 @@ impl Migrator {
             return Ok(false);
         }
         let project = self.dir.parent().unwrap_or(Path::new("."));
-        let Some(tool) = python::find_tool(project).or_else(|| python::find_tool(Path::new(".")))
-        else {
+        let Some(tool) = python::find_tool(&[project, Path::new(".")]) else {
             if path.is_file() && !force {
                 self.reporter.event(&Event::Warning {
                     message: &format!(
