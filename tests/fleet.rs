@@ -11,8 +11,8 @@ use std::fs;
 
 use support::{Database, Engine, Project};
 
-/// Tenants in `tenants/`: `count` SQLite files.
-const TENANTS: usize = 60;
+/// Tenants in `tenants/`: SQLite files.
+const TENANTS: usize = 500;
 
 fn migrations(p: &Project) {
     p.sql(
@@ -195,7 +195,7 @@ fn a_target_listed_twice_is_refused_before_anything_runs() {
 
 #[test]
 fn server_fleets_of_postgres_and_mariadb_databases() {
-    for (engine, count) in [(Engine::Postgres, 8), (Engine::Mysql, 4)] {
+    for (engine, count) in [(Engine::Postgres, 30), (Engine::Mysql, 6)] {
         let p = Project::new();
         migrations(&p);
         let dbs: Vec<Database> = (0..count)
@@ -214,4 +214,423 @@ fn server_fleets_of_postgres_and_mariadb_databases() {
         let again = tenants(&p.wasmig(&args).ok());
         assert!(results(&again).iter().all(|r| *r == "up-to-date"));
     }
+}
+
+/// Schemas per tenant on one PostgreSQL database: `SCHEMAS` tenants, the
+/// migrations' unqualified names land in each tenant's own schema (not in
+/// `public`, which has a table of the same name), each schema keeps its own
+/// ledger, and tenant 7's conflicting table fails only tenant 7.
+const SCHEMAS: usize = 200;
+
+#[test]
+fn a_postgres_fleet_of_schemas_keeps_each_tenant_in_its_own_schema() {
+    let p = Project::new();
+    migrations(&p);
+    let db = Database::create(Engine::Postgres, p.root.path());
+    let mut setup = String::from("CREATE TABLE public.items (shared TEXT); CREATE SCHEMA other;");
+    for i in 0..SCHEMAS {
+        setup.push_str(&format!("CREATE SCHEMA tenant_{i:03};"));
+    }
+    setup.push_str("CREATE TABLE tenant_007.items (legacy TEXT);");
+    db.psql_here(&setup);
+    let pattern = format!("{}?schema=tenant_*", db.url());
+    let args = [
+        "fleet",
+        "up",
+        "--continue-on-error",
+        "--format",
+        "json",
+        "--target",
+        &pattern,
+    ];
+    let ran = tenants(&p.wasmig(&args).fails());
+    assert_eq!(ran.len(), SCHEMAS, "`other` and `public` are not tenants");
+    assert!(
+        ran[7]["target"]
+            .as_str()
+            .unwrap()
+            .ends_with("schema=tenant_007")
+    );
+    assert_eq!(ran[7]["result"], "failed");
+    let applied = results(&ran).iter().filter(|r| **r == "applied").count();
+    assert_eq!(applied, SCHEMAS - 1, "{ran:?}");
+    let ledgers = db.column(
+        "SELECT table_schema || ':' || count(*) FROM information_schema.columns \
+         WHERE table_name = 'items' AND column_name = 'price' GROUP BY table_schema",
+    );
+    assert_eq!(
+        ledgers.len(),
+        SCHEMAS - 1,
+        "price added in every tenant but 7"
+    );
+    assert_eq!(
+        db.column("SELECT count(*) FROM tenant_042.wasmig_migrations"),
+        ["2"]
+    );
+    assert_eq!(
+        db.column("SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'items'"),
+        ["shared"],
+        "public is left alone"
+    );
+    assert!(!db.has_table("wasmig_migrations"), "no ledger in public");
+
+    // Fixed, the rerun applies only at tenant 7; the schemas can also come
+    // from a query on a control database.
+    db.psql_here(
+        "DROP TABLE tenant_007.items; \
+         CREATE TABLE public.tenants (name TEXT, active BOOLEAN); \
+         INSERT INTO public.tenants SELECT nspname, nspname <> 'tenant_100' \
+         FROM pg_namespace WHERE nspname LIKE 'tenant\\_%';",
+    );
+    let query = "SELECT name AS schema FROM tenants WHERE active ORDER BY name";
+    let control = db.url();
+    let rerun = p.wasmig(&[
+        "fleet",
+        "up",
+        "--format",
+        "json",
+        "--targets-query",
+        query,
+        "--control-url",
+        &control,
+    ]);
+    let after = tenants(&rerun.ok());
+    assert_eq!(after.len(), SCHEMAS - 1, "tenant_100 is not active");
+    assert_eq!(after[7]["result"], "applied");
+    let up_to_date = results(&after)
+        .iter()
+        .filter(|r| **r == "up-to-date")
+        .count();
+    assert_eq!(up_to_date, SCHEMAS - 2);
+}
+
+#[test]
+fn a_bad_control_database_or_query_is_refused_before_anything_runs() {
+    let p = Project::new();
+    migrations(&p);
+    let db = Database::create(Engine::Postgres, p.root.path());
+    db.psql_here(
+        "CREATE TABLE tenants (url TEXT); \
+         INSERT INTO tenants VALUES ('sqlite:tenants/a.db'), ('customer-b');",
+    );
+    std::fs::create_dir_all(p.root.path().join("tenants")).unwrap();
+    let control = db.url();
+    p.wasmig(&[
+        "fleet",
+        "up",
+        "--targets-query",
+        "SELECT url FROM tenants",
+        "--control-url",
+        &control,
+    ])
+    .fails()
+    .says(&[
+        "\"customer-b\" in row 2",
+        "not a tenant",
+        "one database URL per row",
+    ]);
+    assert!(!p.root.path().join("tenants/a.db").exists(), "nothing ran");
+    let gone = format!(
+        "{}/wasmig_no_such_control",
+        support::database::postgres_server()
+    );
+    p.wasmig(&[
+        "fleet",
+        "up",
+        "--targets-query",
+        "SELECT url FROM tenants",
+        "--control-url",
+        &gone,
+    ])
+    .fails()
+    .says(&["wasmig_no_such_control"]);
+    let missing = format!("{}?schema=nobody_here", db.url());
+    let run = p.wasmig(&["fleet", "up", "--format", "json", "--target", &missing]);
+    let ran = tenants(&run.fails());
+    assert!(
+        ran[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("schema nobody_here does not exist"),
+        "{ran:?}"
+    );
+}
+
+/// Tenants of the killed run, and the rows its slow migration inserts.
+const KILLED_TENANTS: usize = 40;
+const ROWS: i64 = 150_000;
+
+/// How many migrations tenant `i`'s ledger holds (0 while it is locked or
+/// has none).
+fn ledger_rows(dir: &std::path::Path, i: usize) -> i64 {
+    let Ok(conn) = rusqlite::Connection::open(dir.join(format!("tenant_{i:03}.db"))) else {
+        return 0;
+    };
+    conn.busy_timeout(std::time::Duration::from_secs(2))
+        .unwrap();
+    conn.query_row("SELECT count(*) FROM wasmig_migrations", [], |r| r.get(0))
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_killed_fleet_run_is_completed_by_the_rerun_exactly_once() {
+    let p = Project::new();
+    migrations(&p);
+    p.sql(
+        "3_events",
+        &format!(
+            "CREATE TABLE events (n INTEGER NOT NULL);\n\
+             WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {ROWS}) \
+             INSERT INTO events SELECT x FROM c;"
+        ),
+        Some("DROP TABLE events"),
+    );
+    let dir = p.root.path().join("tenants");
+    fs::create_dir_all(&dir).unwrap();
+    for i in 0..KILLED_TENANTS {
+        rusqlite::Connection::open(dir.join(format!("tenant_{i:03}.db"))).unwrap();
+    }
+    let args = [
+        "fleet",
+        "up",
+        "--parallel",
+        "2",
+        "--sqlite-glob",
+        "tenants/*.db",
+    ];
+    let mut child = p.spawn_wasmig(&args);
+    let started = std::time::Instant::now();
+    while (0..KILLED_TENANTS)
+        .filter(|i| ledger_rows(&dir, *i) == 3)
+        .count()
+        < 4
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the fleet run never got going"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the fleet run ended before the kill"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done_before: Vec<usize> = (0..KILLED_TENANTS)
+        .filter(|i| ledger_rows(&dir, *i) == 3)
+        .collect();
+    assert!(
+        done_before.len() < KILLED_TENANTS,
+        "the kill came after the last tenant"
+    );
+
+    let rerun = p.wasmig(&[&args[..], &["--format", "json"]].concat());
+    let after = tenants(&rerun.ok());
+    for (i, tenant) in after.iter().enumerate() {
+        let expected = if done_before.contains(&i) {
+            "up-to-date"
+        } else {
+            "applied"
+        };
+        assert_eq!(tenant["result"], expected, "tenant {i}: {tenant}");
+        let conn = rusqlite::Connection::open(dir.join(format!("tenant_{i:03}.db"))).unwrap();
+        let (ledger, events): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM wasmig_migrations), (SELECT count(*) FROM events)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (ledger, events),
+            (3, ROWS),
+            "tenant {i} holds every migration once"
+        );
+    }
+}
+
+/// Each schema has its own run lock: a run holding schema `a` busy does not
+/// make a run on schema `b` of the same database wait, while a second run
+/// on `a` does.
+#[test]
+fn runs_on_two_schemas_of_one_database_do_not_wait_for_each_other() {
+    let p = Project::new();
+    p.sql(
+        "1_slow",
+        "CREATE TABLE slow (n int);\n\
+         SELECT pg_sleep(CASE WHEN current_schema() = 'a' THEN 6 ELSE 0 END);",
+        None,
+    );
+    let db = Database::create(Engine::Postgres, p.root.path());
+    db.psql_here("CREATE SCHEMA a; CREATE SCHEMA b;");
+    let a = format!("{}?schema=a", db.url());
+    let b = format!("{}?schema=b", db.url());
+    let migrations = p.migrations.to_string_lossy().into_owned();
+    let on = |url: &str, args: &[&str]| {
+        p.wasmig_bare(
+            &[],
+            &[&["--dir", &migrations, "--database-url", url][..], args].concat(),
+        )
+    };
+    let mut busy = std::process::Command::new(env!("CARGO_BIN_EXE_wasmig"))
+        .env("WASMIG_CACHE_DIR", support::test_cache())
+        .args(["--dir", &migrations, "--database-url", &a, "up"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while db.column("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(CASE%' AND application_name = 'wasmig'") != ["1"] {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the run on a never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    on(&b, &["--lock-timeout", "1", "up"]).ok();
+    assert!(busy.try_wait().unwrap().is_none(), "b ran while a was busy");
+    on(&a, &["--lock-timeout", "1", "up"])
+        .fails()
+        .says(&["the schema a of this PostgreSQL database"]);
+    let out = busy.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(db.column("SELECT count(*) FROM a.wasmig_migrations"), ["1"]);
+    assert_eq!(db.column("SELECT count(*) FROM b.wasmig_migrations"), ["1"]);
+}
+
+#[test]
+fn a_failing_canary_stops_the_fleet_and_waves_finish_it() {
+    let p = Project::new();
+    migrations(&p);
+    let dir = sqlite_fleet(&p);
+    let glob = ["--sqlite-glob", "tenants/*.db", "--format", "json"];
+    let canary = ["fleet", "up", "--canary", "10", "--continue-on-error"];
+    let ran = tenants(&p.wasmig(&[&canary[..], &glob].concat()).fails());
+    let seen = results(&ran);
+    assert_eq!(seen[7], "failed");
+    assert_eq!(seen[..10].iter().filter(|r| **r == "applied").count(), 9);
+    assert!(seen[10..].iter().all(|r| *r == "not-run"), "{seen:?}");
+    assert!(ran[10]["reason"].as_str().unwrap().contains("canary"));
+    assert_eq!(ledger_rows(&dir, 10), 0, "no tenant past the canary ran");
+
+    rusqlite::Connection::open(dir.join("tenant_007.db"))
+        .unwrap()
+        .execute_batch("DROP TABLE items")
+        .unwrap();
+    let waves = ["fleet", "up", "--canary", "10", "--wave-size", "100"];
+    let ran = tenants(&p.wasmig(&[&waves[..], &glob].concat()).ok());
+    let seen = results(&ran);
+    assert_eq!(
+        seen.iter().filter(|r| **r == "applied").count(),
+        TENANTS - 9
+    );
+    assert_eq!(seen.iter().filter(|r| **r == "up-to-date").count(), 9);
+}
+
+/// `fleet plan` groups tenants whose plans do the same things with other
+/// data; `fleet up --expect-plan` applies only the reviewed shapes.
+#[test]
+fn fleet_plan_groups_tenants_by_shape_and_up_applies_only_reviewed_ones() {
+    let p = Project::new();
+    p.sql(
+        "1_people",
+        "CREATE TABLE people (id INTEGER PRIMARY KEY, first_name TEXT NOT NULL, \
+         last_name TEXT NOT NULL, full_name TEXT)",
+        None,
+    );
+    let dir = p.root.path().join("tenants");
+    fs::create_dir_all(&dir).unwrap();
+    for i in 0..10 {
+        rusqlite::Connection::open(dir.join(format!("tenant_{i:03}.db"))).unwrap();
+    }
+    let glob = ["--sqlite-glob", "tenants/*.db", "--format", "json"];
+    p.wasmig(&[&["fleet", "up"][..], &glob].concat()).ok();
+    // Tenants hold different people; tenant 9 none (its backfill issues
+    // fewer statements), tenant 4 an index the last migration also creates.
+    for i in 0..10usize {
+        let conn = rusqlite::Connection::open(dir.join(format!("tenant_{i:03}.db"))).unwrap();
+        let rows = if i == 9 { 0 } else { (i + 1) * 3 };
+        for n in 0..rows {
+            conn.execute(
+                "INSERT INTO people (first_name, last_name) VALUES (?1, ?2)",
+                (format!("F{n}"), format!("L{i}")),
+            )
+            .unwrap();
+        }
+        if i == 4 {
+            conn.execute_batch("CREATE INDEX people_full ON people (full_name)")
+                .unwrap();
+        }
+    }
+    p.component("2_backfill", "backfill_people");
+    p.sql(
+        "3_index",
+        "CREATE INDEX people_full ON people (full_name)",
+        None,
+    );
+
+    let plan = p.wasmig(&[&["fleet", "plan"][..], &glob].concat()).fails();
+    let doc: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(doc["format"], "wasmig-fleet-plan/1");
+    let groups = doc["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    assert_eq!(groups[0]["tenants"].as_array().unwrap().len(), 8);
+    assert!(
+        groups[1]["tenants"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("tenant_009.db")
+    );
+    let planned = doc["tenants"].as_array().unwrap();
+    assert_eq!(planned[4]["result"], "failed");
+    assert!(
+        planned[4]["error"]
+            .as_str()
+            .unwrap()
+            .contains("migration 3")
+    );
+    // One shape, different data: every tenant's own digest differs.
+    assert_eq!(planned[0]["shape"], planned[1]["shape"]);
+    assert_ne!(planned[0]["digest"], planned[1]["digest"]);
+    let shape = groups[0]["shape"].as_str().unwrap();
+    p.wasmig(&["fleet", "plan", "--sqlite-glob", "tenants/*.db"])
+        .fails()
+        .says(&[&format!("wasmig fleet up --expect-plan {}", &shape[..16])]);
+
+    let up = [
+        "fleet",
+        "up",
+        "--continue-on-error",
+        "--expect-plan",
+        &shape[..16],
+    ];
+    let ran = tenants(&p.wasmig(&[&up[..], &glob].concat()).fails());
+    let seen = results(&ran);
+    assert_eq!(
+        seen.iter().filter(|r| **r == "applied").count(),
+        8,
+        "{ran:?}"
+    );
+    assert_eq!(seen[4], "failed");
+    assert_eq!(seen[9], "failed");
+    assert!(
+        ran[9]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not among the reviewed")
+    );
+    let conn = rusqlite::Connection::open(dir.join("tenant_002.db")).unwrap();
+    let full: String = conn
+        .query_row("SELECT full_name FROM people WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(full, "F0 L2");
+    assert_eq!(
+        ledger_rows(&dir, 9),
+        1,
+        "tenant 9 kept its ledger as it was"
+    );
 }

@@ -82,6 +82,12 @@ pub struct FleetConfig {
     pub sqlite_glob: Vec<String>,
     /// How many tenants run at once (default: see `fleet::default_parallel`).
     pub parallel: Option<usize>,
+    /// A query whose rows are tenants: URLs, or a column named `schema`
+    /// of PostgreSQL schemas on the control database.
+    pub targets_query: Option<String>,
+    /// The database `targets_query` runs on (default: the project's
+    /// database); `${VAR}`s are read.
+    pub control_url: Option<String>,
 }
 
 /// One migrations directory or several.
@@ -235,6 +241,19 @@ impl LoadedConfig {
             .iter()
             .map(|r| expand_vars(r, |name| self.var(name)))
             .collect()
+    }
+
+    /// The `[fleet]` control database's URL, its `${VAR}`s read.
+    ///
+    /// # Errors
+    /// Fails when a `${VAR}` it names is not set.
+    pub fn fleet_control_url(&self) -> Result<Option<String>, Error> {
+        self.config
+            .fleet
+            .control_url
+            .as_ref()
+            .map(|r| expand_vars(r, |name| self.var(name)))
+            .transpose()
     }
 
     /// The dev database's URL from the file, its `${VAR}`s read.

@@ -40,6 +40,21 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// The advisory lock key on PostgreSQL: "wasmig" in ASCII.
 const PG_KEY: i64 = 0x7761_736d_6967;
 
+/// The advisory lock key of a run on `schema` (a tenant's schema): the
+/// first 8 bytes of sha256("wasmig:" + schema), so runners on different
+/// schemas of one database do not wait for each other. Two schemas whose
+/// keys collide (1 in 2^64) only take turns.
+fn pg_key(schema: Option<&str>) -> i64 {
+    use sha2::Digest;
+    let Some(schema) = schema else {
+        return PG_KEY;
+    };
+    let digest = sha2::Sha256::digest(format!("wasmig:{schema}"));
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
 /// How runners exclude each other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LockMode {
@@ -65,7 +80,7 @@ pub struct RunLock {
 enum Held {
     Nothing,
     File(File),
-    Postgres(PgConnection),
+    Postgres(PgConnection, i64),
     Mysql(MySqlConnection),
     Lease(LeaseHolder),
 }
@@ -98,7 +113,10 @@ impl RunLock {
             DatabaseUrl::Sqlite {
                 path: Some(path), ..
             } => Held::File(lock_file(path.clone(), timeout).await?),
-            DatabaseUrl::Postgres(u) => Held::Postgres(lock_postgres(url, u, timeout).await?),
+            DatabaseUrl::Postgres(u) => {
+                let key = pg_key(url.schema().as_deref());
+                Held::Postgres(lock_postgres(url, u, key, timeout).await?, key)
+            }
             DatabaseUrl::Mysql(u) => Held::Mysql(lock_mysql(url, u, timeout).await?),
         };
         Ok(Self { held })
@@ -125,7 +143,7 @@ impl RunLock {
         let alive = match &mut self.held {
             Held::Lease(lease) => !lease.lost.load(Ordering::SeqCst),
             Held::Nothing | Held::File(_) => true,
-            Held::Postgres(conn) => conn.ping().await.is_ok(),
+            Held::Postgres(conn, _) => conn.ping().await.is_ok(),
             Held::Mysql(conn) => conn.ping().await.is_ok(),
         };
         if alive {
@@ -153,9 +171,9 @@ impl RunLock {
             Held::File(file) => {
                 let _ = file.unlock();
             }
-            Held::Postgres(mut conn) => {
+            Held::Postgres(mut conn, key) => {
                 let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-                    .bind(PG_KEY)
+                    .bind(key)
                     .execute(&mut conn)
                     .await;
                 let _ = conn.close().await;
@@ -219,6 +237,7 @@ async fn lock_file(db: PathBuf, timeout: Duration) -> Result<File, Error> {
 async fn lock_postgres(
     database: &DatabaseUrl,
     url: &str,
+    key: i64,
     timeout: Duration,
 ) -> Result<PgConnection, Error> {
     let context = "taking the run lock (pg_advisory_lock)";
@@ -228,7 +247,7 @@ async fn lock_postgres(
     let started = Instant::now();
     loop {
         let row = sqlx::query("SELECT pg_try_advisory_lock($1)")
-            .bind(PG_KEY)
+            .bind(key)
             .fetch_one(&mut conn)
             .await
             .map_err(|e| Error::Database {
@@ -239,7 +258,11 @@ async fn lock_postgres(
             return Ok(conn);
         }
         if started.elapsed() >= timeout {
-            return Err(busy("this PostgreSQL database", timeout));
+            let what = match database.schema() {
+                Some(schema) => format!("the schema {schema} of this PostgreSQL database"),
+                None => "this PostgreSQL database".to_owned(),
+            };
+            return Err(busy(&what, timeout));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -146,6 +146,17 @@ enum FleetAction {
     Up(FleetUpArgs),
     /// Show every tenant: up to date, behind, failed or unreachable
     Status(FleetCommon),
+    /// Simulate `up` on every tenant and group the tenants by the shape of their plan, so
+    /// that one plan per group is reviewed
+    Plan(FleetPlanArgs),
+}
+
+#[derive(Args, Debug)]
+struct FleetPlanArgs {
+    #[command(flatten)]
+    common: FleetCommon,
+    #[command(flatten)]
+    select: Selection,
 }
 
 #[derive(Args, Debug)]
@@ -158,16 +169,34 @@ struct FleetUpArgs {
     /// start no other)
     #[arg(long)]
     continue_on_error: bool,
+    /// Apply to the first N tenants before any other; if one of them fails, stop there
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    canary: usize,
+    /// After the canary, apply in waves of N tenants, each finished before the next starts
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    wave_size: usize,
+    /// Apply only where the tenant's plan has a shape `wasmig fleet plan` showed and you
+    /// reviewed (repeatable: one per group); other tenants fail with nothing applied
+    #[arg(long, value_name = "SHAPE")]
+    expect_plan: Vec<String>,
 }
 
 #[derive(Args, Debug)]
 struct FleetCommon {
-    /// A tenant database URL (repeatable; beside `targets` under [fleet] in wasmig.toml)
+    /// A tenant database URL (repeatable; beside `targets` under [fleet] in wasmig.toml);
+    /// `postgres://…/db?schema=tenant_*` is every schema matching the pattern
     #[arg(long = "target", value_name = "URL")]
     targets: Vec<String>,
     /// SQLite files matching PATTERN are tenants, e.g. `tenants/*.db` (repeatable)
     #[arg(long, value_name = "PATTERN")]
     sqlite_glob: Vec<String>,
+    /// The rows of SQL on the control database are tenants: URLs, or a column named `schema`
+    /// of PostgreSQL schemas there (e.g. `SELECT url FROM tenants WHERE active`)
+    #[arg(long, value_name = "SQL")]
+    targets_query: Option<String>,
+    /// The database --targets-query runs on [default: the project's database]
+    #[arg(long, value_name = "URL")]
+    control_url: Option<String>,
     /// How many tenants run at once [default: 16 with servers, twice the cores with SQLite]
     #[arg(long, value_name = "N")]
     parallel: Option<usize>,

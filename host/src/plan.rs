@@ -99,6 +99,9 @@ pub fn show_value(value: &Value) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Trace {
     hasher: Sha256,
+    /// Hashes each distinct statement text once, in the order first issued.
+    shape: Sha256,
+    seen: std::collections::HashMap<&'static str, std::collections::HashSet<String>>,
     kept: Vec<Statement>,
     total: u64,
 }
@@ -130,6 +133,12 @@ impl Trace {
             Ok(None) => h.update([0]),
             Err(_) => h.update([2]),
         }
+        let seen = self.seen.entry(call).or_default();
+        if !seen.contains(sql) {
+            seen.insert(sql.to_owned());
+            hash_text(&mut self.shape, call);
+            hash_text(&mut self.shape, sql);
+        }
         self.total += 1;
         if self.kept.len() < SHOWN_STATEMENTS {
             self.kept.push(Statement {
@@ -146,6 +155,14 @@ impl Trace {
     /// How many statements were recorded.
     pub fn total(&self) -> u64 {
         self.total
+    }
+
+    /// The digest of the statements' *shape*: each distinct statement text
+    /// once, in the order first issued, without parameters, row counts or
+    /// how often it ran. Tenants whose data differ but whose migrations do
+    /// the same things share it.
+    pub fn shape(&self) -> String {
+        hex::encode(self.shape.clone().finalize())
     }
 
     /// The digest of every statement recorded, and the ones kept to show.
@@ -233,6 +250,8 @@ pub struct PlannedMigration {
     pub rows_affected: u64,
     /// The digest of its statements.
     pub digest: String,
+    /// The digest of its statements' shape (see [`Trace::shape`]).
+    pub shape: String,
 }
 
 /// What `up` would do, migration by migration.
@@ -242,28 +261,38 @@ pub struct Plan {
     pub migrations: Vec<PlannedMigration>,
     /// The digest `up --expect-plan` checks.
     pub digest: String,
+    /// The digest of the plan's shape: each migration's version, checksum,
+    /// simulation state and statement shape, without the parameters and
+    /// row counts that differ from tenant to tenant (`fleet plan` groups
+    /// tenants by it; `fleet up --expect-plan` accepts it).
+    pub shape: String,
 }
 
 impl Plan {
     /// Builds the plan and its digest.
     pub fn new(migrations: Vec<PlannedMigration>) -> Self {
-        let mut h = Sha256::new();
-        hash_text(&mut h, "wasmig-plan-v1");
-        for m in &migrations {
-            h.update(m.version.to_le_bytes());
-            hash_text(&mut h, &m.checksum);
-            let state = match &m.simulation {
-                Simulation::Simulated => "simulated",
-                Simulation::NotSimulated { .. } => "not-simulated",
-                Simulation::Failed { .. } => "failed",
-                Simulation::NotReached => "not-reached",
-            };
-            hash_text(&mut h, state);
-            hash_text(&mut h, &m.digest);
-        }
+        let digest = |kind: &str, of: fn(&PlannedMigration) -> &str| {
+            let mut h = Sha256::new();
+            hash_text(&mut h, kind);
+            for m in &migrations {
+                h.update(m.version.to_le_bytes());
+                hash_text(&mut h, &m.checksum);
+                let state = match &m.simulation {
+                    Simulation::Simulated => "simulated",
+                    Simulation::NotSimulated { .. } => "not-simulated",
+                    Simulation::Failed { .. } => "failed",
+                    Simulation::NotReached => "not-reached",
+                };
+                hash_text(&mut h, state);
+                hash_text(&mut h, of(m));
+            }
+            hex::encode(h.finalize())
+        };
+        let shape = digest("wasmig-plan-shape-v1", |m| &m.shape);
         Self {
+            digest: digest("wasmig-plan-v1", |m| &m.digest),
+            shape,
             migrations,
-            digest: hex::encode(h.finalize()),
         }
     }
 
@@ -300,6 +329,27 @@ mod tests {
         assert_eq!(traced(3, 1), traced(3, 1));
         assert_ne!(traced(3, 1), traced(4, 1));
         assert_ne!(traced(3, 1), traced(3, 2));
+    }
+
+    #[test]
+    fn the_shape_sees_statements_but_not_parameters_rows_or_repeats() {
+        let shape = |params: &[i64], rows: u64| {
+            let mut t = Trace::default();
+            for p in params {
+                t.record(
+                    "execute",
+                    "UPDATE t SET a = ?1",
+                    &[vec![Value::Int(*p)]],
+                    Ok(Some(rows)),
+                );
+            }
+            t.record("sql", "DROP TABLE old", &[], Ok(None));
+            t.shape()
+        };
+        assert_eq!(shape(&[1], 3), shape(&[2, 5, 7], 9));
+        let mut other = Trace::default();
+        other.record("sql", "DROP TABLE old", &[], Ok(None));
+        assert_ne!(shape(&[1], 3), other.shape());
     }
 
     #[test]

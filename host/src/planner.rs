@@ -189,6 +189,10 @@ pub struct UpOptions {
     /// The digest of the reviewed plan (`wasmig plan`): refuse to apply
     /// anything else.
     pub expect_plan: Option<String>,
+    /// Plan shapes a reviewer accepted (`fleet plan`): refuse to apply a
+    /// plan of any other shape. Each entry may be a prefix of at least 12
+    /// characters, like `expect_plan`.
+    pub expect_shapes: Vec<String>,
 }
 
 /// What `down` reverts.

@@ -72,7 +72,12 @@ impl Scratch {
                 sweep(live).await?;
                 let name = fresh_name()?;
                 let url = match live {
-                    DatabaseUrl::Postgres(_) => DatabaseUrl::Postgres(with_database(raw, &name)),
+                    // A tenant's `schema=` stays behind: the scratch database
+                    // replays into its own default schema.
+                    DatabaseUrl::Postgres(_) => DatabaseUrl::Postgres(with_database(
+                        &crate::backend::split_schema(raw).0,
+                        &name,
+                    )),
                     _ => DatabaseUrl::Mysql(with_database(raw, &name)),
                 };
                 create_on_server(&url, &name).await?;

@@ -24,6 +24,7 @@ pub(crate) use self::postgres::connect_as as postgres_connect_as;
 pub(crate) use self::postgres::to_db_error as postgres_error;
 pub use self::sqlite::SqliteBackend;
 pub use self::url::{DatabaseUrl, Synchronous};
+pub(crate) use self::url::{check_schema_name, split_schema};
 
 /// One SQL value: a parameter or a result cell.
 #[derive(Debug, Clone, PartialEq)]

@@ -58,15 +58,52 @@ impl DatabaseUrl {
             return Ok(DatabaseUrl::Sqlite { path, synchronous });
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            if let Some(schema) = split_schema(url).1 {
+                check_schema_name(&schema)?;
+            }
             return Ok(DatabaseUrl::Postgres(url.to_owned()));
         }
         if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            if split_schema(url).1.is_some() {
+                return Err(format!(
+                    "`schema=` in `{}` applies to PostgreSQL only: on MySQL and MariaDB a \
+                     schema is a database, so name it in the URL's path",
+                    redact(url)
+                ));
+            }
             return Ok(DatabaseUrl::Mysql(url.to_owned()));
         }
         Err(format!(
             "unsupported database URL `{}`: use sqlite:<file>, postgres://… or mysql://…",
             redact(url)
         ))
+    }
+
+    /// The PostgreSQL schema the URL's `?schema=` names: the tenant's
+    /// schema, where its ledger, lock and unqualified names live.
+    pub fn schema(&self) -> Option<String> {
+        match self {
+            DatabaseUrl::Postgres(raw) => split_schema(raw).1,
+            _ => None,
+        }
+    }
+
+    /// This PostgreSQL URL with `?schema=` set to `schema` (any earlier
+    /// one replaced).
+    #[must_use]
+    pub fn with_schema(&self, schema: &str) -> Self {
+        match self {
+            DatabaseUrl::Postgres(raw) => {
+                let (base, _) = split_schema(raw);
+                let mut url = match url::Url::parse(&base) {
+                    Ok(url) => url,
+                    Err(_) => return self.clone(),
+                };
+                url.query_pairs_mut().append_pair("schema", schema);
+                DatabaseUrl::Postgres(url.to_string())
+            }
+            _ => self.clone(),
+        }
     }
 
     /// The dialect this URL connects to.
@@ -146,6 +183,54 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
+/// Splits wasmig's own `schema` parameter off a server URL: the URL the
+/// driver sees, and the schema (percent-decoded), if any.
+pub(crate) fn split_schema(raw: &str) -> (String, Option<String>) {
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return (raw.to_owned(), None);
+    };
+    let mut schema = None;
+    let rest: Vec<(String, String)> = url
+        .query_pairs()
+        .filter_map(|(key, value)| {
+            if key == "schema" {
+                schema = Some(value.into_owned());
+                None
+            } else {
+                Some((key.into_owned(), value.into_owned()))
+            }
+        })
+        .collect();
+    if schema.is_none() {
+        return (raw.to_owned(), None);
+    }
+    if rest.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(rest);
+    }
+    (url.to_string(), schema)
+}
+
+/// A schema name wasmig can put in `search_path` and in messages: letters,
+/// digits, `_`, `$` and `-`, at most 63 bytes (PostgreSQL's limit). A `*`
+/// or `?` makes it a pattern (a fleet target naming many schemas).
+pub(crate) fn check_schema_name(name: &str) -> Result<(), String> {
+    let fits = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '$' | '-' | '*' | '?'));
+    if fits {
+        Ok(())
+    } else {
+        Err(format!(
+            "schema=`{name}` is not a schema wasmig can use: letters, digits, `_`, `$` and \
+             `-`, at most 63 bytes (`*` and `?` match many schemas in a fleet target)"
+        ))
+    }
+}
+
 /// Replaces the password of `scheme://user:password@host` with `***`.
 fn redact(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
@@ -217,6 +302,30 @@ mod tests {
         let err = DatabaseUrl::parse("oracle://scott:tiger@db/x").unwrap_err();
         assert!(err.contains("oracle://scott:***@db/x"), "{err}");
         assert!(!err.contains("tiger"));
+    }
+
+    #[test]
+    fn a_postgres_schema_is_read_set_and_kept_from_the_driver() {
+        let url = DatabaseUrl::parse("postgres://u@h/app?sslmode=disable&schema=t_1").unwrap();
+        assert_eq!(url.schema().as_deref(), Some("t_1"));
+        let (driver, schema) = split_schema("postgres://u@h/app?sslmode=disable&schema=t_1");
+        assert_eq!(driver, "postgres://u@h/app?sslmode=disable");
+        assert_eq!(schema.as_deref(), Some("t_1"));
+        assert_eq!(
+            split_schema("postgres://u@h/app?schema=x").0,
+            "postgres://u@h/app"
+        );
+        let other = url.with_schema("t_2");
+        assert_eq!(other.schema().as_deref(), Some("t_2"));
+        assert!(other.to_string().contains("sslmode=disable"), "{other}");
+        assert_eq!(
+            DatabaseUrl::parse("postgres://h/app").unwrap().schema(),
+            None
+        );
+        let bad = DatabaseUrl::parse("postgres://h/app?schema=a;drop").unwrap_err();
+        assert!(bad.contains("schema=`a;drop`"), "{bad}");
+        let mysql = DatabaseUrl::parse("mysql://h/app?schema=x").unwrap_err();
+        assert!(mysql.contains("PostgreSQL only"), "{mysql}");
     }
 
     #[test]

@@ -1,15 +1,13 @@
-//! `wasmig fleet up|status`: the migrations run against every tenant
+//! `wasmig fleet up|status` (and `plan`, in `fleet_plan`): the migrations run against every tenant
 //! database, a few at a time, with one summary at the end.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Result;
-use indicatif::{ProgressBar, ProgressStyle};
 use wasmig::fleet::{self, Outcome, Target, TenantResult};
-use wasmig::planner::State;
-use wasmig::report::Silent;
+use wasmig::planner::{State, UpOptions};
 
+use super::tenants::{first_line, start, tenant};
 use super::{Settings, render, up_options};
 use crate::{FleetAction, FleetArgs, Format};
 
@@ -17,41 +15,19 @@ pub(crate) async fn run(ctx: &Settings, args: &FleetArgs) -> Result<ExitCode> {
     let (common, up) = match &args.action {
         FleetAction::Up(up) => (&up.common, Some(up)),
         FleetAction::Status(common) => (common, None),
+        FleetAction::Plan(plan) => return super::fleet_plan::run(ctx, plan).await,
     };
-    let mut urls = ctx.config.fleet_targets()?;
-    urls.extend(common.targets.iter().cloned());
-    let mut globs = ctx.config.config.fleet.sqlite_glob.clone();
-    let base = if common.sqlite_glob.is_empty() {
-        ctx.config.root.clone()
-    } else {
-        std::env::current_dir()?
-    };
-    globs.extend(common.sqlite_glob.iter().cloned());
-    let targets = fleet::resolve_targets(&urls, &globs, &base)?;
-    let parallel = common
-        .parallel
-        .or(ctx.config.config.fleet.parallel)
-        .unwrap_or_else(|| fleet::default_parallel(&targets));
-    let bar = ctx.bars.add(ProgressBar::new(targets.len() as u64));
-    if let Ok(style) = ProgressStyle::with_template("tenants [{bar:30}] {pos}/{len} {msg}") {
-        bar.set_style(style.progress_chars("#-"));
-    }
+    let (targets, parallel, bar) = start(ctx, common).await?;
     let run_one = |target: &Target| {
-        let migrator = ctx.migrator().map(|m| {
-            m.with_url(target.url.clone())
-                .with_reporter(Arc::new(Silent))
-        });
+        let migrator = tenant(ctx, target);
         let bar = bar.clone();
-        let select = up.map(|u| up_options(&u.select));
-        let missing_dir = sqlite_dir_missing(&target.url);
+        let select = up.map(|u| UpOptions {
+            expect_shapes: u.expect_plan.clone(),
+            ..up_options(&u.select)
+        });
         async move {
             let outcome = match migrator {
-                _ if missing_dir.is_some() => Outcome::Unreachable {
-                    error: missing_dir.unwrap_or_default(),
-                },
-                Err(e) => Outcome::Failed {
-                    error: format!("{e:#}"),
-                },
+                Err(outcome) => outcome,
                 Ok(migrator) => match &select {
                     Some(options) => match migrator.up(options).await {
                         Ok(report) if report.migrations.is_empty() => Outcome::UpToDate,
@@ -70,8 +46,12 @@ pub(crate) async fn run(ctx: &Settings, args: &FleetArgs) -> Result<ExitCode> {
             outcome
         }
     };
-    let stop = up.is_some_and(|u| !u.continue_on_error);
-    let results = fleet::for_each(&targets, parallel, stop, run_one).await;
+    let schedule = fleet::Schedule {
+        canary: up.map_or(0, |u| u.canary),
+        wave_size: up.map_or(0, |u| u.wave_size),
+        ..fleet::Schedule::new(parallel, up.is_some_and(|u| !u.continue_on_error))
+    };
+    let results = fleet::for_each(&targets, schedule, run_one).await;
     bar.finish_and_clear();
     match common.format {
         Format::Json => println!("{}", json(up.is_some(), &results)?),
@@ -80,7 +60,7 @@ pub(crate) async fn run(ctx: &Settings, args: &FleetArgs) -> Result<ExitCode> {
     let failed = results.iter().any(|r| r.outcome.is_failure());
     let behind = results
         .iter()
-        .any(|r| matches!(r.outcome, Outcome::Behind { .. } | Outcome::NotRun));
+        .any(|r| matches!(r.outcome, Outcome::Behind { .. } | Outcome::NotRun { .. }));
     Ok(if failed {
         ExitCode::FAILURE
     } else if behind && common.exit_code {
@@ -88,19 +68,6 @@ pub(crate) async fn run(ctx: &Settings, args: &FleetArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Why a SQLite tenant cannot be reached: its directory does not exist
-/// (SQLite would create a missing file, not a missing directory).
-fn sqlite_dir_missing(url: &wasmig::backend::DatabaseUrl) -> Option<String> {
-    let wasmig::backend::DatabaseUrl::Sqlite {
-        path: Some(path), ..
-    } = url
-    else {
-        return None;
-    };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty())?;
-    (!dir.is_dir()).then(|| format!("the directory {} does not exist", dir.display()))
 }
 
 /// A tenant's status as one outcome: failed migrations first, then pending.
@@ -134,7 +101,7 @@ fn table(results: &[TenantResult]) {
                 Outcome::Behind { pending } => ("behind", format!("{pending} pending")),
                 Outcome::Failed { error } => ("FAILED", first_line(error)),
                 Outcome::Unreachable { error } => ("UNREACHABLE", first_line(error)),
-                Outcome::NotRun => ("not run", "an earlier tenant failed".to_owned()),
+                Outcome::NotRun { reason } => ("not run", reason.clone()),
             };
             [
                 r.target.clone(),
@@ -154,12 +121,8 @@ fn table(results: &[TenantResult]) {
         count(|o| matches!(o, Outcome::Behind { .. })),
         count(|o| matches!(o, Outcome::Failed { .. })),
         count(|o| matches!(o, Outcome::Unreachable { .. })),
-        count(|o| matches!(o, Outcome::NotRun)),
+        count(|o| matches!(o, Outcome::NotRun { .. })),
     );
-}
-
-fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or_default().to_owned()
 }
 
 /// `{"format": "wasmig-fleet/1", "command": "up"|"status", "tenants": [...]}`.

@@ -4,12 +4,14 @@ mod console;
 mod database;
 mod drift;
 mod fleet;
+mod fleet_plan;
 mod generate;
 mod logging;
 mod render;
 mod scaffold;
 mod schema;
 mod states;
+mod tenants;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -144,7 +146,7 @@ fn up_options(select: &Selection) -> UpOptions {
         count: select.count,
         allow_out_of_order: select.allow_out_of_order,
         ignore_missing: select.ignore_missing,
-        expect_plan: None,
+        ..UpOptions::default()
     }
 }
 

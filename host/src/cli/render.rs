@@ -185,6 +185,20 @@ pub(crate) fn plan(plan: &Plan, url: &DatabaseUrl, env: &str) {
          was rolled back",
         plan.migrations.len()
     );
+    plan_migrations(plan);
+    println!();
+    println!("plan digest: {}", plan.digest);
+    match plan.failure() {
+        Some(m) => println!("migration {} fails: fix it before applying", m.version),
+        None => println!(
+            "apply exactly this plan with: wasmig up --expect-plan {}",
+            plan.digest
+        ),
+    }
+}
+
+/// Prints each migration of a plan with its statements.
+pub(crate) fn plan_migrations(plan: &Plan) {
     for m in &plan.migrations {
         println!();
         println!(
@@ -238,15 +252,6 @@ pub(crate) fn plan(plan: &Plan, url: &DatabaseUrl, env: &str) {
             println!("    … {} more statement(s)", m.statements_total - shown);
         }
     }
-    println!();
-    println!("plan digest: {}", plan.digest);
-    match plan.failure() {
-        Some(m) => println!("migration {} fails: fix it before applying", m.version),
-        None => println!(
-            "apply exactly this plan with: wasmig up --expect-plan {}",
-            plan.digest
-        ),
-    }
 }
 
 /// Prints a plan as one JSON document.
@@ -255,6 +260,7 @@ pub(crate) fn plan_json(plan: &Plan, url: &DatabaseUrl, env: &str) -> anyhow::Re
         "database": url.to_string(),
         "environment": env,
         "digest": plan.digest,
+        "shape": plan.shape,
         "migrations": plan.migrations,
     });
     println!("{}", serde_json::to_string_pretty(&doc)?);

@@ -50,8 +50,8 @@ impl Migrator {
         // With a reviewed plan, each migration's statements are checked
         // against it as it runs.
         let mut expected = BTreeMap::new();
-        if let Some(reviewed) = &options.expect_plan {
-            let (returned, digests) = self.reviewed_digests(db, &prepared, reviewed).await;
+        if options.expect_plan.is_some() || !options.expect_shapes.is_empty() {
+            let (returned, digests) = self.reviewed_digests(db, &prepared, options).await;
             db = returned;
             expected = digests?;
         }
@@ -79,27 +79,44 @@ impl Migrator {
         Ok(report)
     }
 
-    /// With a reviewed plan (`--expect-plan`): simulates again, refuses if
-    /// anything differs, and returns each simulated migration's digest, to
-    /// check its statements against as it runs.
+    /// With a reviewed plan (`--expect-plan`, or the shapes a fleet's
+    /// reviewer accepted): simulates again, refuses if anything differs,
+    /// and returns each simulated migration's digest, to check its
+    /// statements against as it runs.
     async fn reviewed_digests(
         &self,
         db: Box<dyn Backend>,
         prepared: &[Prepared<'_>],
-        reviewed: &str,
+        options: &UpOptions,
     ) -> (Box<dyn Backend>, Result<BTreeMap<Version, String>, Error>) {
         let (db, planned) = self.simulate(db, prepared).await;
         let plan = match planned {
             Ok(planned) => Plan::new(planned),
             Err(e) => return (db, Err(e)),
         };
-        if !plan.digest.starts_with(reviewed) || reviewed.len() < 12 {
+        let matches =
+            |digest: &str, reviewed: &str| reviewed.len() >= 12 && digest.starts_with(reviewed);
+        if let Some(reviewed) = &options.expect_plan
+            && !matches(&plan.digest, reviewed)
+        {
             let refusal = Error::Refused(format!(
                 "the plan differs from the reviewed one: --expect-plan {reviewed}, but what \
                  `up` would do now has digest {}. The database or the pending migrations \
                  changed since the plan was made (or the plan was made with other options). \
                  Nothing was applied; run `wasmig plan` again, review it, and pass its digest",
                 plan.digest
+            ));
+            return (db, Err(refusal));
+        }
+        let shapes = &options.expect_shapes;
+        if !shapes.is_empty() && !shapes.iter().any(|s| matches(&plan.shape, s)) {
+            let refusal = Error::Refused(format!(
+                "the plan's shape {} is not among the reviewed ones ({}): the database or the \
+                 pending migrations changed since `wasmig fleet plan`, or this tenant's plan \
+                 was never reviewed. Nothing was applied here; run `wasmig fleet plan` again, \
+                 review the new group, and pass its shape to --expect-plan",
+                plan.shape,
+                shapes.join(", ")
             ));
             return (db, Err(refusal));
         }

@@ -94,6 +94,7 @@ impl Migrator {
                 failed = true;
             }
             let total = trace.total();
+            let shape = trace.shape();
             let (digest, statements) = trace.finish();
             let rows_affected = statements
                 .iter()
@@ -111,6 +112,7 @@ impl Migrator {
                 statements_total: total,
                 rows_affected,
                 digest,
+                shape,
             });
         }
         if let Err(e) = db.rollback().await {

@@ -36,21 +36,36 @@ async fn open(url: &str) -> Result<PgConnection, DbError> {
 /// Connects to `url` as `application_name` (unless the URL names one), so
 /// an operator, or a test, can tell wasmig's sessions apart in
 /// `pg_stat_activity`: `wasmig` does the work, `wasmig lock` holds the lock.
+///
+/// A URL with `?schema=NAME` (wasmig's own parameter, not the driver's)
+/// connects with `search_path` set to that schema alone, so the ledger, the
+/// lease table and every unqualified name are the tenant's.
 pub(crate) async fn connect_as(url: &str, application_name: &str) -> Result<PgConnection, DbError> {
-    let mut options = sqlx::postgres::PgConnectOptions::from_str(url)
+    let (url, schema) = super::url::split_schema(url);
+    let mut options = sqlx::postgres::PgConnectOptions::from_str(&url)
         .map_err(|e| to_db_error(e).while_connecting())?;
     if options.get_application_name().is_none() {
         options = options.application_name(application_name);
+    }
+    if let Some(schema) = &schema {
+        options = options.options([("search_path", quote_ident(schema))]);
     }
     super::nodelay::connecting(PgConnection::connect_with(&options))
         .await
         .map_err(|e| to_db_error(e).while_connecting())
 }
 
+/// `name` as a quoted identifier.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// A PostgreSQL connection.
 pub struct PostgresBackend {
     conn: PgConnection,
     url: String,
+    /// The tenant schema of a `?schema=` URL; `public` otherwise.
+    schema: Option<String>,
     in_transaction: bool,
     cursors: HashMap<u64, Vec<Column>>,
     next_cursor: u64,
@@ -65,9 +80,29 @@ impl PostgresBackend {
     ///
     /// # Errors
     /// Fails when the server cannot be reached or refuses the login.
+    /// With `?schema=NAME`, fails when the schema does not exist.
     pub async fn connect(url: &str) -> Result<Self, DbError> {
+        let schema = super::url::split_schema(url).1;
+        let mut conn = open(url).await?;
+        if let Some(name) = &schema {
+            let exists: Option<String> = sqlx::query_scalar("SELECT current_schema()::text")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(to_db_error)?;
+            if exists.is_none() {
+                return Err(DbError::new(
+                    DbErrorKind::Other,
+                    format!(
+                        "the schema {name} does not exist in this database: create it \
+                         (CREATE SCHEMA {}), or fix the URL's schema=",
+                        quote_ident(name)
+                    ),
+                ));
+            }
+        }
         Ok(Self {
-            conn: open(url).await?,
+            conn,
+            schema,
             url: url.to_owned(),
             in_transaction: false,
             cursors: HashMap::new(),
@@ -133,7 +168,7 @@ impl Backend for PostgresBackend {
     }
 
     fn default_schema(&self) -> &str {
-        "public"
+        self.schema.as_deref().unwrap_or("public")
     }
 
     fn set_result_cap(&mut self, cap: ResultCap) {
@@ -146,7 +181,15 @@ impl Backend for PostgresBackend {
     }
 
     async fn begin(&mut self) -> Result<(), DbError> {
-        self.simple("BEGIN").await?;
+        match &self.schema {
+            // A migration that sets search_path changes it for its own
+            // transaction; the next one starts in the tenant's schema again.
+            Some(schema) => {
+                let sql = format!("BEGIN; SET LOCAL search_path TO {}", quote_ident(schema));
+                self.simple(&sql).await?;
+            }
+            None => self.simple("BEGIN").await?,
+        }
         self.in_transaction = true;
         Ok(())
     }
