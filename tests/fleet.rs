@@ -206,8 +206,23 @@ fn server_fleets_of_postgres_and_mariadb_databases() {
         for url in &urls {
             args.extend(["--target", url.as_str()]);
         }
-        let ran = tenants(&p.wasmig(&args).ok());
+        let run = p.wasmig(&args).ok();
+        let ran = tenants(&run);
         assert!(results(&ran).iter().all(|r| *r == "applied"), "{ran:?}");
+        // The default parallelism takes at most half the server's free
+        // connections, two per tenant.
+        let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let parallel = doc["parallel"].as_u64().unwrap();
+        let max: u64 = dbs[0].column(match engine {
+            Engine::Postgres => "SHOW max_connections",
+            _ => "SELECT @@max_connections",
+        })[0]
+            .parse()
+            .unwrap();
+        assert!(
+            (1..=max / 4).contains(&parallel),
+            "parallel {parallel} of {max}"
+        );
         for db in &dbs {
             assert_eq!(db.column("SELECT count(*) FROM wasmig_migrations"), ["2"]);
         }
@@ -632,5 +647,45 @@ fn fleet_plan_groups_tenants_by_shape_and_up_applies_only_reviewed_ones() {
         ledger_rows(&dir, 9),
         1,
         "tenant 9 kept its ledger as it was"
+    );
+}
+
+/// A new tenant's schema is created like a database, and dropping a
+/// tenant's schema leaves the database and the other tenants alone.
+#[test]
+fn database_create_and_drop_on_a_schema_url_touch_only_that_schema() {
+    let p = Project::new();
+    migrations(&p);
+    let db = Database::create(Engine::Postgres, p.root.path());
+    db.psql_here("CREATE SCHEMA keep; CREATE TABLE keep.t (n int);");
+    let url = format!("{}?schema=tenant_new", db.url());
+    let migrations = p.migrations.to_string_lossy().into_owned();
+    let on = |args: &[&str]| {
+        p.wasmig_bare(
+            &[],
+            &[&["--dir", &migrations, "--database-url", &url][..], args].concat(),
+        )
+    };
+    on(&["database", "create"])
+        .ok()
+        .says(&["created schema tenant_new of"]);
+    on(&["database", "create"]).ok().says(&["exists already"]);
+    on(&["up"]).ok();
+    assert_eq!(
+        db.column("SELECT count(*) FROM tenant_new.wasmig_migrations"),
+        ["2"]
+    );
+    on(&["database", "drop", "--yes"])
+        .ok()
+        .says(&["dropped schema tenant_new"]);
+    assert_eq!(
+        db.column("SELECT count(*) FROM pg_namespace WHERE nspname IN ('tenant_new', 'keep')"),
+        ["1"],
+        "only the tenant's schema is gone"
+    );
+    assert_eq!(
+        db.column("SELECT count(*) FROM keep.t"),
+        ["0"],
+        "the other schema is kept"
     );
 }

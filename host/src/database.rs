@@ -14,7 +14,9 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, Connection, Executor, Row};
 
-use crate::backend::{DatabaseUrl, DbError, DbErrorKind, mysql_error, nodelay, postgres_error};
+use crate::backend::{
+    DatabaseUrl, DbError, DbErrorKind, mysql_error, nodelay, postgres_error, split_schema,
+};
 use crate::error::Error;
 
 /// What `create` found.
@@ -44,7 +46,19 @@ pub enum Dropped {
 /// [`Error::Unreachable`] when the server cannot be reached;
 /// [`Error::Database`] when the server refuses (no `CREATEDB` privilege,
 /// an invalid name).
+///
+/// A PostgreSQL URL with `?schema=NAME` is a tenant's schema: its database
+/// is created when missing, then the schema in it.
 pub async fn create(url: &DatabaseUrl) -> Result<Created, Error> {
+    if let (DatabaseUrl::Postgres(raw), Some(schema)) = (url, url.schema()) {
+        let base = DatabaseUrl::Postgres(split_schema(raw).0);
+        create_database(&base).await?;
+        return create_schema(&base, &schema).await;
+    }
+    create_database(url).await
+}
+
+async fn create_database(url: &DatabaseUrl) -> Result<Created, Error> {
     match url {
         DatabaseUrl::Sqlite { path: None, .. } => Ok(Created::Existed),
         DatabaseUrl::Sqlite {
@@ -94,7 +108,79 @@ pub async fn create(url: &DatabaseUrl) -> Result<Created, Error> {
 /// # Errors
 /// [`Error::Unreachable`] when the server cannot be reached;
 /// [`Error::Database`] when the server refuses.
+///
+/// A PostgreSQL URL with `?schema=NAME` is a tenant's schema: only the
+/// schema is dropped, with everything in it; the database stays.
 pub async fn drop(url: &DatabaseUrl) -> Result<Dropped, Error> {
+    if let (DatabaseUrl::Postgres(raw), Some(schema)) = (url, url.schema()) {
+        return drop_schema(&DatabaseUrl::Postgres(split_schema(raw).0), &schema).await;
+    }
+    drop_database(url).await
+}
+
+/// Creates the tenant schema `schema` in the database `base` names.
+async fn create_schema(base: &DatabaseUrl, schema: &str) -> Result<Created, Error> {
+    let context = format!("creating the schema {schema}");
+    let Some(mut conn) = schema_connection(base, &context).await? else {
+        return Err(Error::Config(format!("{base} names no database")));
+    };
+    let existed = schema_exists(&mut conn, schema, &context).await?;
+    let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", quote(schema, '"'));
+    conn.execute(AssertSqlSafe(sql))
+        .await
+        .map_err(|e| Error::db(context)(postgres_error(e)))?;
+    Ok(if existed {
+        Created::Existed
+    } else {
+        Created::Created
+    })
+}
+
+/// Drops the tenant schema `schema` of the database `base` names, with
+/// everything in it.
+async fn drop_schema(base: &DatabaseUrl, schema: &str) -> Result<Dropped, Error> {
+    let context = format!("dropping the schema {schema}");
+    let Some(mut conn) = schema_connection(base, &context).await? else {
+        return Ok(Dropped::Absent);
+    };
+    if !schema_exists(&mut conn, schema, &context).await? {
+        return Ok(Dropped::Absent);
+    }
+    let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", quote(schema, '"'));
+    conn.execute(AssertSqlSafe(sql))
+        .await
+        .map_err(|e| Error::db(context)(postgres_error(e)))?;
+    Ok(Dropped::Dropped)
+}
+
+/// A connection to the database `base` names; `None` when it does not exist.
+async fn schema_connection(
+    base: &DatabaseUrl,
+    context: &str,
+) -> Result<Option<PgConnection>, Error> {
+    let DatabaseUrl::Postgres(raw) = base else {
+        return Ok(None);
+    };
+    match crate::backend::postgres_connect_as(raw, "wasmig").await {
+        Ok(conn) => Ok(Some(conn)),
+        Err(e) if e.code.as_deref() == Some("3D000") => Ok(None),
+        Err(e) => Err(connecting(base, context)(e)),
+    }
+}
+
+async fn schema_exists(
+    conn: &mut PgConnection,
+    schema: &str,
+    context: &str,
+) -> Result<bool, Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+        .bind(schema)
+        .fetch_one(conn)
+        .await
+        .map_err(|e| Error::db(context.to_owned())(postgres_error(e)))
+}
+
+async fn drop_database(url: &DatabaseUrl) -> Result<Dropped, Error> {
     match url {
         DatabaseUrl::Sqlite { path: None, .. } => Ok(Dropped::Absent),
         DatabaseUrl::Sqlite {

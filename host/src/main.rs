@@ -197,7 +197,8 @@ struct FleetCommon {
     /// The database --targets-query runs on [default: the project's database]
     #[arg(long, value_name = "URL")]
     control_url: Option<String>,
-    /// How many tenants run at once [default: 16 with servers, twice the cores with SQLite]
+    /// How many tenants run at once [default: with servers, half their free connections at
+    /// two per tenant, at most 32; with SQLite files only, twice the cores]
     #[arg(long, value_name = "N")]
     parallel: Option<usize>,
     /// Output format

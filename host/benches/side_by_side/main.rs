@@ -23,6 +23,7 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 mod data;
+mod fleet;
 mod growth;
 mod inputs;
 mod introspect;
@@ -106,7 +107,7 @@ fn main() -> Result<()> {
     );
     let mut report = Report::default();
     // `WASMIG_BENCH_ONLY=introspect,manage` runs only those groups (and
-    // writes no BENCHMARKS.md): data, tools, introspect, manage, python.
+    // writes no BENCHMARKS.md): data, tools, introspect, manage, python, fleet.
     let only = std::env::var("WASMIG_BENCH_ONLY").ok();
     let wanted = |group: &str| {
         only.as_deref()
@@ -126,6 +127,9 @@ fn main() -> Result<()> {
     }
     if wanted("python") {
         python::run(&bench, &mut report)?;
+    }
+    if wanted("fleet") {
+        fleet::run(&bench, &mut report)?;
     }
     if let Ok(pg) = &bench.postgres {
         bench.runtime.block_on(pg.drop_all());

@@ -22,17 +22,21 @@ pub(super) async fn run(ctx: &Settings, action: &DatabaseAction) -> Result<ExitC
                     ctx.url
                 );
             }
-            let question = format!(
-                "Drop the database {} ({}) with all its data, ending every session on it?",
-                ctx.url, ctx.env_name
-            );
+            let what = thing(ctx);
+            let question = match ctx.url.schema() {
+                Some(_) => format!("Drop the {what} ({}) with all its data?", ctx.env_name),
+                None => format!(
+                    "Drop the {what} ({}) with all its data, ending every session on it?",
+                    ctx.env_name
+                ),
+            };
             if !confirm(&question, args.yes, "database drop")? {
                 println!("nothing was dropped");
                 return Ok(ExitCode::FAILURE);
             }
             match ctx.migrator()?.drop_database().await? {
-                Dropped::Dropped => println!("dropped database {}", ctx.url),
-                Dropped::Absent => println!("there is no database {}: nothing to drop", ctx.url),
+                Dropped::Dropped => println!("dropped {what}"),
+                Dropped::Absent => println!("there is no {what}: nothing to drop"),
             }
         }
     }
@@ -41,9 +45,18 @@ pub(super) async fn run(ctx: &Settings, action: &DatabaseAction) -> Result<ExitC
 
 /// Creates the database unless it exists, and says which it was.
 pub(super) async fn create(ctx: &Settings) -> Result<()> {
+    let what = thing(ctx);
     match ctx.migrator()?.create_database().await? {
-        Created::Created => println!("created database {}", ctx.url),
-        Created::Existed => println!("database {} exists already", ctx.url),
+        Created::Created => println!("created {what}"),
+        Created::Existed => println!("{what} exists already"),
     }
     Ok(())
+}
+
+/// `database URL`, or `schema NAME of URL` for a tenant's schema.
+fn thing(ctx: &Settings) -> String {
+    match ctx.url.schema() {
+        Some(schema) => format!("schema {schema} of {}", ctx.url),
+        None => format!("database {}", ctx.url),
+    }
 }

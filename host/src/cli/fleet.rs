@@ -7,7 +7,7 @@ use anyhow::Result;
 use wasmig::fleet::{self, Outcome, Target, TenantResult};
 use wasmig::planner::{State, UpOptions};
 
-use super::tenants::{first_line, start, tenant};
+use super::tenants::{first_line, panicked, start, tenant};
 use super::{Settings, render, up_options};
 use crate::{FleetAction, FleetArgs, Format};
 
@@ -28,19 +28,23 @@ pub(crate) async fn run(ctx: &Settings, args: &FleetArgs) -> Result<ExitCode> {
         async move {
             let outcome = match migrator {
                 Err(outcome) => outcome,
-                Ok(migrator) => match &select {
-                    Some(options) => match migrator.up(options).await {
-                        Ok(report) if report.migrations.is_empty() => Outcome::UpToDate,
-                        Ok(report) => Outcome::Applied {
-                            count: report.migrations.len(),
+                Ok(migrator) => fleet::on_own_thread(move || async move {
+                    match &select {
+                        Some(options) => match migrator.up(options).await {
+                            Ok(report) if report.migrations.is_empty() => Outcome::UpToDate,
+                            Ok(report) => Outcome::Applied {
+                                count: report.migrations.len(),
+                            },
+                            Err(e) => Outcome::of_error(&e),
                         },
-                        Err(e) => Outcome::of_error(&e),
-                    },
-                    None => match migrator.status().await {
-                        Ok(statuses) => behind(&statuses),
-                        Err(e) => Outcome::of_error(&e),
-                    },
-                },
+                        None => match migrator.status().await {
+                            Ok(statuses) => behind(&statuses),
+                            Err(e) => Outcome::of_error(&e),
+                        },
+                    }
+                })
+                .await
+                .unwrap_or_else(|e| panicked(&e)),
             };
             bar.inc(1);
             outcome
@@ -54,7 +58,7 @@ pub(crate) async fn run(ctx: &Settings, args: &FleetArgs) -> Result<ExitCode> {
     let results = fleet::for_each(&targets, schedule, run_one).await;
     bar.finish_and_clear();
     match common.format {
-        Format::Json => println!("{}", json(up.is_some(), &results)?),
+        Format::Json => println!("{}", json(up.is_some(), parallel, &results)?),
         Format::Table => table(&results),
     }
     let failed = results.iter().any(|r| r.outcome.is_failure());
@@ -125,11 +129,13 @@ fn table(results: &[TenantResult]) {
     );
 }
 
-/// `{"format": "wasmig-fleet/1", "command": "up"|"status", "tenants": [...]}`.
-fn json(up: bool, results: &[TenantResult]) -> Result<String> {
+/// `{"format": "wasmig-fleet/1", "command": "up"|"status", "parallel",
+/// "tenants": [...]}`.
+fn json(up: bool, parallel: usize, results: &[TenantResult]) -> Result<String> {
     Ok(serde_json::to_string_pretty(&serde_json::json!({
         "format": "wasmig-fleet/1",
         "command": if up { "up" } else { "status" },
+        "parallel": parallel,
         "tenants": results,
     }))?)
 }

@@ -12,7 +12,7 @@ use anyhow::Result;
 use wasmig::fleet::{self, Outcome, Target, TenantResult};
 use wasmig::plan::Plan;
 
-use super::tenants::{first_line, start, tenant};
+use super::tenants::{first_line, panicked, start, tenant};
 use super::{Settings, render, up_options};
 use crate::{FleetPlanArgs, Format};
 
@@ -33,21 +33,27 @@ pub(crate) async fn run(ctx: &Settings, args: &FleetPlanArgs) -> Result<ExitCode
     let plans: Mutex<BTreeMap<String, Plan>> = Mutex::new(BTreeMap::new());
     let run_one = |target: &Target| {
         let migrator = tenant(ctx, target);
-        let (bar, options, plans) = (bar.clone(), &options, &plans);
+        let (bar, options, plans) = (bar.clone(), options.clone(), &plans);
         let label = target.label.clone();
         async move {
-            let outcome = match migrator {
-                Err(outcome) => outcome,
-                Ok(migrator) => match migrator.plan(options).await {
-                    Ok(plan) => {
-                        let outcome = of_plan(&plan);
-                        if let Ok(mut plans) = plans.lock() {
-                            plans.insert(label, plan);
-                        }
-                        outcome
+            let planned = match migrator {
+                Err(outcome) => Err(outcome),
+                Ok(migrator) => {
+                    fleet::on_own_thread(move || async move { migrator.plan(&options).await })
+                        .await
+                        .map_err(|e| panicked(&e))
+                        .and_then(|plan| plan.map_err(|e| Outcome::of_error(&e)))
+                }
+            };
+            let outcome = match planned {
+                Ok(plan) => {
+                    let outcome = of_plan(&plan);
+                    if let Ok(mut plans) = plans.lock() {
+                        plans.insert(label, plan);
                     }
-                    Err(e) => Outcome::of_error(&e),
-                },
+                    outcome
+                }
+                Err(outcome) => outcome,
             };
             bar.inc(1);
             outcome

@@ -37,6 +37,8 @@ struct Settings {
     config: LoadedConfig,
     env_name: String,
     quiet: bool,
+    /// `-v` or more.
+    verbose: bool,
     /// Where progress bars are drawn; the log subscriber prints above them.
     bars: MultiProgress,
     log_sql: bool,
@@ -101,6 +103,7 @@ impl Settings {
             config,
             env_name: global.env_name.clone(),
             quiet: global.quiet,
+            verbose: global.verbose > 0,
             bars,
             log_sql: global.log_sql,
             lock_timeout: std::time::Duration::from_secs(global.lock_timeout),

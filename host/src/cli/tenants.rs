@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
+use indicatif::MultiProgress;
 use indicatif::{ProgressBar, ProgressStyle};
 use wasmig::backend::DatabaseUrl;
 use wasmig::fleet::{self, Outcome, Target};
 use wasmig::migrator::Migrator;
-use wasmig::report::Silent;
+use wasmig::report::{Event, Reporter, Silent};
 
 use super::Settings;
 use crate::FleetCommon;
@@ -21,10 +22,10 @@ pub(super) async fn start(
     common: &FleetCommon,
 ) -> Result<(Vec<Target>, usize, ProgressBar)> {
     let targets = fleet::resolve_targets(&sources(ctx, common)?).await?;
-    let parallel = common
-        .parallel
-        .or(ctx.config.config.fleet.parallel)
-        .unwrap_or_else(|| fleet::default_parallel(&targets));
+    let parallel = match common.parallel.or(ctx.config.config.fleet.parallel) {
+        Some(n) => n.max(1),
+        None => fleet::default_parallel(&targets).await,
+    };
     let bar = ctx.bars.add(ProgressBar::new(targets.len() as u64));
     if let Ok(style) = ProgressStyle::with_template("tenants [{bar:30}] {pos}/{len} {msg}") {
         bar.set_style(style.progress_chars("#-"));
@@ -39,10 +40,16 @@ pub(super) fn tenant(ctx: &Settings, target: &Target) -> Result<Migrator, Outcom
     if let Some(error) = sqlite_dir_missing(&target.url) {
         return Err(Outcome::Unreachable { error });
     }
+    let reporter: Arc<dyn Reporter> = if ctx.verbose {
+        Arc::new(TenantLines {
+            label: target.label.clone(),
+            bars: ctx.bars.clone(),
+        })
+    } else {
+        Arc::new(Silent)
+    };
     match ctx.migrator() {
-        Ok(m) => Ok(m
-            .with_url(target.url.clone())
-            .with_reporter(Arc::new(Silent))),
+        Ok(m) => Ok(m.with_url(target.url.clone()).with_reporter(reporter)),
         Err(e) => Err(Outcome::Failed {
             error: format!("{e:#}"),
         }),
@@ -104,5 +111,39 @@ pub(super) fn first_line(text: &str) -> String {
     match line.char_indices().nth(WIDTH) {
         Some((cut, _)) => format!("{}…", &line[..cut]),
         None => line.to_owned(),
+    }
+}
+
+/// The outcome of a tenant whose run panicked: failed, with the panic.
+pub(super) fn panicked(error: &tokio::task::JoinError) -> Outcome {
+    Outcome::Failed {
+        error: format!("wasmig stopped on this tenant unexpectedly ({error}); please report it"),
+    }
+}
+
+/// On `-v`: each migration a tenant finishes, and its warnings, one line
+/// each, named by the tenant (above the fleet's bar).
+struct TenantLines {
+    label: String,
+    bars: MultiProgress,
+}
+
+impl Reporter for TenantLines {
+    fn event(&self, event: &Event<'_>) {
+        let line = match event {
+            Event::Finished {
+                version,
+                name,
+                elapsed,
+                ..
+            } => format!(
+                "{}: ok {version} {name} ({})",
+                self.label,
+                super::render::millis(*elapsed)
+            ),
+            Event::Warning { message } => format!("{}: warning: {message}", self.label),
+            _ => return,
+        };
+        self.bars.suspend(|| eprintln!("{line}"));
     }
 }

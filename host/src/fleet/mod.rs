@@ -3,6 +3,7 @@
 //! recorded and the others go on (or, when asked, the ones not started yet
 //! are left alone); a rerun picks up where each tenant's ledger says.
 
+mod parallel;
 mod targets;
 
 use std::future::Future;
@@ -11,9 +12,9 @@ use std::time::Instant;
 
 use futures_util::StreamExt;
 
-use crate::backend::DatabaseUrl;
 use crate::error::Error;
 
+pub use self::parallel::default_parallel;
 pub use self::targets::{ControlQuery, Sources, Target, resolve_targets};
 
 /// How one tenant's run went.
@@ -209,22 +210,28 @@ where
     results.into_iter().map(|(_, r)| r).collect()
 }
 
-/// A parallelism that keeps well inside a server's connection limit: each
-/// tenant holds two connections (its lock and its work).
-pub fn default_parallel(targets: &[Target]) -> usize {
-    let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    let servers = targets
-        .iter()
-        .any(|t| !matches!(t.url, DatabaseUrl::Sqlite { .. }));
-    // SQLite tenants are files: the CPU bounds them. Server tenants wait on
-    // the network as much as on work; 16 tenants are 32 connections, well
-    // under PostgreSQL's default limit of 100 and MySQL's of 151.
-    if servers { 16 } else { (cores * 2).max(2) }
+/// Runs the future `work` makes on a thread of its own (from the
+/// runtime's blocking pool), so that a tenant whose work blocks — SQLite's
+/// file I/O and syncs, a component's computing — holds no other tenant up;
+/// the runtime still drives its network I/O. The future need not be `Send`:
+/// it is made and run on that one thread.
+///
+/// # Errors
+/// The work panicked (or the runtime is shutting down).
+pub async fn on_own_thread<F, Fut>(work: F) -> Result<Fut::Output, tokio::task::JoinError>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future,
+    Fut::Output: Send + 'static,
+{
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || runtime.block_on(work())).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::DatabaseUrl;
 
     fn tenants(count: usize) -> Vec<Target> {
         (0..count)

@@ -80,7 +80,18 @@ pub async fn resolve_targets(sources: &Sources) -> Result<Vec<Target>, Error> {
     }
     let mut seen = BTreeSet::new();
     for target in &targets {
-        if !seen.insert(target.label.clone()) {
+        // One SQLite file named two ways (a glob and a URL, a relative and
+        // an absolute path) is one tenant.
+        let key = match &target.url {
+            DatabaseUrl::Sqlite {
+                path: Some(path), ..
+            } => std::fs::canonicalize(path).map_or_else(
+                |_| target.label.clone(),
+                |p| format!("sqlite:{}", p.display()),
+            ),
+            _ => target.label.clone(),
+        };
+        if !seen.insert(key) {
             return Err(Error::Config(format!(
                 "fleet target {} is listed twice: each tenant must appear once",
                 target.label
@@ -228,6 +239,15 @@ mod tests {
             "{labels:?}"
         );
         assert_eq!(targets.len(), 3);
+        let other_path = format!(
+            "sqlite:{}/../{}/a.db",
+            dir.path().display(),
+            dir.path().file_name().unwrap().to_string_lossy()
+        );
+        let err = resolve_targets(&sources(vec![other_path], vec!["*.db".into()]))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("listed twice"), "{err}");
         let twice = vec![urls[0].clone(), urls[0].clone()];
         let err = resolve_targets(&sources(twice, vec![])).await.unwrap_err();
         assert!(err.to_string().contains("listed twice"), "{err}");
