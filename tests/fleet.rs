@@ -689,3 +689,51 @@ fn database_create_and_drop_on_a_schema_url_touch_only_that_schema() {
         "the other schema is kept"
     );
 }
+
+/// `fleet drift` compares every tenant with what its own applied
+/// migrations produce: a column added by hand in one schema is named
+/// there, a tenant behind the others is not drifted for it.
+#[test]
+fn fleet_drift_names_the_tenant_changed_by_hand() {
+    let p = Project::new();
+    migrations(&p);
+    let db = Database::create(Engine::Postgres, p.root.path());
+    db.psql_here("CREATE SCHEMA t_a; CREATE SCHEMA t_b; CREATE SCHEMA t_c;");
+    let pattern = format!("{}?schema=t_*", db.url());
+    p.wasmig(&["fleet", "up", "--target", &pattern]).ok();
+    let behind = format!("{}?schema=t_c", db.url());
+    p.wasmig_bare(
+        &[],
+        &[
+            "--dir",
+            &p.migrations.to_string_lossy(),
+            "--database-url",
+            &behind,
+            "down",
+        ],
+    )
+    .ok();
+    db.psql_here("ALTER TABLE t_b.items ADD COLUMN note TEXT;");
+    let run = p.wasmig(&[
+        "fleet",
+        "drift",
+        "--target",
+        &pattern,
+        "--format",
+        "json",
+        "--exit-code",
+    ]);
+    assert_eq!(run.code, 4, "{}\n{}", run.stdout, run.stderr);
+    let found = tenants(&run);
+    assert_eq!(
+        results(&found),
+        ["no-drift", "drifted", "no-drift"],
+        "{found:?}"
+    );
+    let differences = found[1]["differences"].as_array().unwrap();
+    assert_eq!(differences.len(), 1, "{differences:?}");
+    assert!(
+        differences[0].as_str().unwrap().contains("items.note"),
+        "{differences:?}"
+    );
+}

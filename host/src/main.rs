@@ -146,6 +146,9 @@ enum FleetAction {
     Up(FleetUpArgs),
     /// Show every tenant: up to date, behind, failed or unreachable
     Status(FleetCommon),
+    /// Compare every tenant's schema with what its applied migrations produce (--exit-code:
+    /// 4 when any drifted)
+    Drift(FleetCommon),
     /// Simulate `up` on every tenant and group the tenants by the shape of their plan, so
     /// that one plan per group is reviewed
     Plan(FleetPlanArgs),
@@ -204,7 +207,7 @@ struct FleetCommon {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
-    /// Exit with status 4 while any tenant is behind
+    /// Exit with status 4 while any tenant is behind (drift: has drifted)
     #[arg(long)]
     exit_code: bool,
 }

@@ -1,50 +1,87 @@
-//! `wasmig fleet up|status` (and `plan`, in `fleet_plan`): the migrations run against every tenant
-//! database, a few at a time, with one summary at the end.
+//! `wasmig fleet up|status|drift` (and `plan`, in `fleet_plan`): one
+//! command run against every tenant, a few at a time, with one summary at
+//! the end.
 
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use anyhow::Result;
 use wasmig::fleet::{self, Outcome, Target, TenantResult};
+use wasmig::migrator::Migrator;
 use wasmig::planner::{State, UpOptions};
 
 use super::tenants::{first_line, panicked, start, tenant};
 use super::{Settings, render, up_options};
 use crate::{FleetAction, FleetArgs, Format};
 
+/// What a fleet command does on each tenant.
+#[derive(Clone)]
+enum Job {
+    Up(UpOptions),
+    Status,
+    Drift(Arc<fleet::Expected>),
+}
+
+impl Job {
+    fn name(&self) -> &'static str {
+        match self {
+            Job::Up(_) => "up",
+            Job::Status => "status",
+            Job::Drift(_) => "drift",
+        }
+    }
+
+    async fn on(&self, migrator: Migrator) -> Outcome {
+        match self {
+            Job::Up(options) => match migrator.up(options).await {
+                Ok(report) if report.migrations.is_empty() => Outcome::UpToDate,
+                Ok(report) => Outcome::Applied {
+                    count: report.migrations.len(),
+                },
+                Err(e) => Outcome::of_error(&e),
+            },
+            Job::Status => match migrator.status().await {
+                Ok(statuses) => behind(&statuses),
+                Err(e) => Outcome::of_error(&e),
+            },
+            Job::Drift(expected) => match expected.drift(&migrator).await {
+                Ok(found) if found.is_empty() => Outcome::NoDrift,
+                Ok(found) => Outcome::Drifted {
+                    differences: found.iter().map(ToString::to_string).collect(),
+                },
+                Err(e) => Outcome::of_error(&e),
+            },
+        }
+    }
+}
+
 pub(crate) async fn run(ctx: &Settings, args: &FleetArgs) -> Result<ExitCode> {
-    let (common, up) = match &args.action {
-        FleetAction::Up(up) => (&up.common, Some(up)),
-        FleetAction::Status(common) => (common, None),
+    let (common, up, job) = match &args.action {
+        FleetAction::Up(up) => {
+            let options = UpOptions {
+                expect_shapes: up.expect_plan.clone(),
+                ..up_options(&up.select)
+            };
+            (&up.common, Some(up), Job::Up(options))
+        }
+        FleetAction::Status(common) => (common, None, Job::Status),
+        FleetAction::Drift(common) => {
+            let expected = fleet::Expected::new(ctx.dev_url.clone());
+            (common, None, Job::Drift(Arc::new(expected)))
+        }
         FleetAction::Plan(plan) => return super::fleet_plan::run(ctx, plan).await,
     };
     let (targets, parallel, bar) = start(ctx, common).await?;
     let run_one = |target: &Target| {
         let migrator = tenant(ctx, target);
-        let bar = bar.clone();
-        let select = up.map(|u| UpOptions {
-            expect_shapes: u.expect_plan.clone(),
-            ..up_options(&u.select)
-        });
+        let (bar, job) = (bar.clone(), job.clone());
         async move {
             let outcome = match migrator {
                 Err(outcome) => outcome,
-                Ok(migrator) => fleet::on_own_thread(move || async move {
-                    match &select {
-                        Some(options) => match migrator.up(options).await {
-                            Ok(report) if report.migrations.is_empty() => Outcome::UpToDate,
-                            Ok(report) => Outcome::Applied {
-                                count: report.migrations.len(),
-                            },
-                            Err(e) => Outcome::of_error(&e),
-                        },
-                        None => match migrator.status().await {
-                            Ok(statuses) => behind(&statuses),
-                            Err(e) => Outcome::of_error(&e),
-                        },
-                    }
-                })
-                .await
-                .unwrap_or_else(|e| panicked(&e)),
+                Ok(migrator) => fleet::on_own_thread(move || async move { job.on(migrator).await })
+                    .await
+                    .unwrap_or_else(|e| panicked(&e)),
             };
             bar.inc(1);
             outcome
@@ -58,13 +95,16 @@ pub(crate) async fn run(ctx: &Settings, args: &FleetArgs) -> Result<ExitCode> {
     let results = fleet::for_each(&targets, schedule, run_one).await;
     bar.finish_and_clear();
     match common.format {
-        Format::Json => println!("{}", json(up.is_some(), parallel, &results)?),
+        Format::Json => println!("{}", json(job.name(), parallel, &results)?),
         Format::Table => table(&results),
     }
     let failed = results.iter().any(|r| r.outcome.is_failure());
-    let behind = results
-        .iter()
-        .any(|r| matches!(r.outcome, Outcome::Behind { .. } | Outcome::NotRun { .. }));
+    let behind = results.iter().any(|r| {
+        matches!(
+            r.outcome,
+            Outcome::Behind { .. } | Outcome::NotRun { .. } | Outcome::Drifted { .. }
+        )
+    });
     Ok(if failed {
         ExitCode::FAILURE
     } else if behind && common.exit_code {
@@ -106,6 +146,15 @@ fn table(results: &[TenantResult]) {
                 Outcome::Failed { error } => ("FAILED", first_line(error)),
                 Outcome::Unreachable { error } => ("UNREACHABLE", first_line(error)),
                 Outcome::NotRun { reason } => ("not run", reason.clone()),
+                Outcome::NoDrift => ("no drift", String::new()),
+                Outcome::Drifted { differences } => (
+                    "DRIFTED",
+                    first_line(&format!(
+                        "{} difference(s): {}",
+                        differences.len(),
+                        differences.join("; ")
+                    )),
+                ),
             };
             [
                 r.target.clone(),
@@ -127,14 +176,20 @@ fn table(results: &[TenantResult]) {
         count(|o| matches!(o, Outcome::Unreachable { .. })),
         count(|o| matches!(o, Outcome::NotRun { .. })),
     );
+    let drifted = count(|o| matches!(o, Outcome::Drifted { .. }));
+    if drifted > 0 || results.iter().any(|r| r.outcome == Outcome::NoDrift) {
+        println!(
+            "{drifted} tenant(s) drifted from their migrations (details with --format json, or              `wasmig drift` on one tenant)"
+        );
+    }
 }
 
-/// `{"format": "wasmig-fleet/1", "command": "up"|"status", "parallel",
-/// "tenants": [...]}`.
-fn json(up: bool, parallel: usize, results: &[TenantResult]) -> Result<String> {
+/// `{"format": "wasmig-fleet/1", "command": "up"|"status"|"drift",
+/// "parallel", "tenants": [...]}`.
+fn json(command: &str, parallel: usize, results: &[TenantResult]) -> Result<String> {
     Ok(serde_json::to_string_pretty(&serde_json::json!({
         "format": "wasmig-fleet/1",
-        "command": if up { "up" } else { "status" },
+        "command": command,
         "parallel": parallel,
         "tenants": results,
     }))?)

@@ -3,6 +3,7 @@
 //! recorded and the others go on (or, when asked, the ones not started yet
 //! are left alone); a rerun picks up where each tenant's ledger says.
 
+mod drift;
 mod parallel;
 mod targets;
 
@@ -14,6 +15,7 @@ use futures_util::StreamExt;
 
 use crate::error::Error;
 
+pub use self::drift::Expected;
 pub use self::parallel::default_parallel;
 pub use self::targets::{ControlQuery, Sources, Target, resolve_targets};
 
@@ -42,6 +44,14 @@ pub enum Outcome {
     Unreachable {
         /// Why.
         error: String,
+    },
+    /// `drift`: the schema is what the applied migrations produce.
+    NoDrift,
+    /// `drift`: the schema differs from what the applied migrations
+    /// produce.
+    Drifted {
+        /// How, one line each.
+        differences: Vec<String>,
     },
     /// Not started: an earlier tenant (or a canary) failed and the run
     /// stopped there.

@@ -269,6 +269,11 @@ impl Migrator {
         self
     }
 
+    /// The database this migrator runs against.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
     /// Adds another migrations directory (a vendor's, say): its migrations
     /// join the sequence by version, and policies can single them out by
     /// path.

@@ -54,6 +54,9 @@ pub(crate) mod bindings {
 pub struct ComponentRuntime {
     engine: Engine,
     linker: Linker<GuestState>,
+    /// Components this process loaded, by the sha256 of their bytes: a
+    /// fleet's tenants (or a long-lived embedder's runs) load each once.
+    loaded: std::sync::Mutex<std::collections::HashMap<String, LoadedComponent>>,
 }
 
 /// A compiled migration component, ready to instantiate.
@@ -194,7 +197,11 @@ impl ComponentRuntime {
                 }
             })
             .map_err(|e| Error::Runtime(format!("cannot start the epoch timer: {e}")))?;
-        Ok(Self { engine, linker })
+        Ok(Self {
+            engine,
+            linker,
+            loaded: std::sync::Mutex::default(),
+        })
     }
 
     /// Opens the compile cache in `dir` for this runtime's engine.
@@ -222,11 +229,26 @@ impl ComponentRuntime {
             path: path.to_owned(),
             message,
         };
-        let shape = world::shape(bytes).map_err(invalid)?;
-        world::check(&shape).map_err(invalid)?;
         // Hashed here, from the bytes that compile, so an entry can only
         // ever stand for exactly these bytes.
         let sha256 = crate::source::sha256_hex(bytes);
+        let memo = |loaded: &LoadedComponent| {
+            let mut memo = self
+                .loaded
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            memo.insert(sha256.clone(), loaded.clone());
+        };
+        if let Some(loaded) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&sha256)
+        {
+            return Ok((loaded.clone(), Origin::Cache));
+        }
+        let shape = world::shape(bytes).map_err(invalid)?;
+        world::check(&shape).map_err(invalid)?;
         let lookup = cache.map_or(Lookup::Miss, |cache| cache.get(&self.engine, &sha256));
         let (component, origin) = match lookup {
             Lookup::Hit(component) => (component, Origin::Cache),
@@ -256,18 +278,17 @@ impl ComponentRuntime {
             .map_err(|e| invalid(format!("cannot be linked into the sandbox: {e:#}")))?;
         let pre = bindings::MigrationPre::new(pre)
             .map_err(|e| invalid(format!("does not match the migration world: {e:#}")))?;
-        Ok((
-            LoadedComponent {
-                pre,
-                no_transaction: shape.no_transaction,
-                uses_schema: shape
-                    .imports
-                    .iter()
-                    .any(|i| i.starts_with("wasmig:migration/schema@")),
-                python: None,
-            },
-            origin,
-        ))
+        let loaded = LoadedComponent {
+            pre,
+            no_transaction: shape.no_transaction,
+            uses_schema: shape
+                .imports
+                .iter()
+                .any(|i| i.starts_with("wasmig:migration/schema@")),
+            python: None,
+        };
+        memo(&loaded);
+        Ok((loaded, origin))
     }
 
     /// Runs `up` or `down` of `component` against `db`.
