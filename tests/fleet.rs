@@ -737,3 +737,33 @@ fn fleet_drift_names_the_tenant_changed_by_hand() {
         "{differences:?}"
     );
 }
+
+/// Schema tenants of one database hand their connections on (tenants
+/// after the first run on its connection), and what a migration changed in
+/// its session goes with it: the next tenant starts clean.
+#[test]
+fn a_migration_changing_its_session_does_not_reach_the_next_tenant() {
+    let p = Project::new();
+    p.sql(
+        "1_seen",
+        "CREATE TABLE seen AS SELECT current_setting('application_name') AS app, \
+         pg_backend_pid() AS pid;\n\
+         SET application_name = 'changed by a migration';",
+        None,
+    );
+    let db = Database::create(Engine::Postgres, p.root.path());
+    db.psql_here("CREATE SCHEMA s_1; CREATE SCHEMA s_2; CREATE SCHEMA s_3;");
+    let pattern = format!("{}?schema=s_*", db.url());
+    p.wasmig(&["fleet", "up", "--parallel", "1", "--target", &pattern])
+        .ok();
+    let seen = db.column(
+        "SELECT app FROM s_1.seen UNION ALL SELECT app FROM s_2.seen \
+         UNION ALL SELECT app FROM s_3.seen",
+    );
+    assert_eq!(seen, ["wasmig", "wasmig", "wasmig"]);
+    let pids = db.column(
+        "SELECT count(DISTINCT pid) FROM (SELECT pid FROM s_1.seen UNION ALL \
+         SELECT pid FROM s_2.seen UNION ALL SELECT pid FROM s_3.seen) AS all_pids",
+    );
+    assert_eq!(pids, ["1"], "one connection served the three tenants");
+}

@@ -126,7 +126,8 @@ async fn create_schema(base: &DatabaseUrl, schema: &str) -> Result<Created, Erro
     };
     let existed = schema_exists(&mut conn, schema, &context).await?;
     let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", quote(schema, '"'));
-    conn.execute(AssertSqlSafe(sql))
+    (&mut *conn)
+        .execute(AssertSqlSafe(sql))
         .await
         .map_err(|e| Error::db(context)(postgres_error(e)))?;
     Ok(if existed {
@@ -147,7 +148,8 @@ async fn drop_schema(base: &DatabaseUrl, schema: &str) -> Result<Dropped, Error>
         return Ok(Dropped::Absent);
     }
     let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", quote(schema, '"'));
-    conn.execute(AssertSqlSafe(sql))
+    (&mut *conn)
+        .execute(AssertSqlSafe(sql))
         .await
         .map_err(|e| Error::db(context)(postgres_error(e)))?;
     Ok(Dropped::Dropped)
@@ -157,7 +159,7 @@ async fn drop_schema(base: &DatabaseUrl, schema: &str) -> Result<Dropped, Error>
 async fn schema_connection(
     base: &DatabaseUrl,
     context: &str,
-) -> Result<Option<PgConnection>, Error> {
+) -> Result<Option<crate::backend::PgReusable>, Error> {
     let DatabaseUrl::Postgres(raw) = base else {
         return Ok(None);
     };

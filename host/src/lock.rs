@@ -28,7 +28,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::mysql::MySqlConnection;
-use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Row};
 
 use crate::backend::{self, Backend, DatabaseUrl, DbErrorKind, Dialect, Value};
@@ -80,7 +79,7 @@ pub struct RunLock {
 enum Held {
     Nothing,
     File(File),
-    Postgres(PgConnection, i64),
+    Postgres(crate::backend::PgReusable, i64),
     Mysql(MySqlConnection),
     Lease(LeaseHolder),
 }
@@ -172,11 +171,16 @@ impl RunLock {
                 let _ = file.unlock();
             }
             Held::Postgres(mut conn, key) => {
-                let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                let unlocked = sqlx::query_scalar::<_, bool>("SELECT pg_advisory_unlock($1)")
                     .bind(key)
-                    .execute(&mut conn)
+                    .fetch_one(&mut *conn)
                     .await;
-                let _ = conn.close().await;
+                // Only a connection whose lock is surely gone may serve
+                // another tenant.
+                if !matches!(unlocked, Ok(true)) {
+                    conn.forget();
+                }
+                conn.close().await;
             }
             Held::Mysql(mut conn) => {
                 let _ = sqlx::query("SELECT RELEASE_LOCK(CONCAT('wasmig:', DATABASE()))")
@@ -239,7 +243,7 @@ async fn lock_postgres(
     url: &str,
     key: i64,
     timeout: Duration,
-) -> Result<PgConnection, Error> {
+) -> Result<crate::backend::PgReusable, Error> {
     let context = "taking the run lock (pg_advisory_lock)";
     let mut conn = crate::backend::postgres_connect_as(url, "wasmig lock")
         .await
@@ -248,7 +252,7 @@ async fn lock_postgres(
     loop {
         let row = sqlx::query("SELECT pg_try_advisory_lock($1)")
             .bind(key)
-            .fetch_one(&mut conn)
+            .fetch_one(&mut *conn)
             .await
             .map_err(|e| Error::Database {
                 context: context.into(),

@@ -19,9 +19,10 @@ use async_trait::async_trait;
 
 pub use self::mysql::MysqlBackend;
 pub(crate) use self::mysql::to_db_error as mysql_error;
-pub use self::postgres::PostgresBackend;
+pub(crate) use self::postgres::Reusable as PgReusable;
 pub(crate) use self::postgres::connect_as as postgres_connect_as;
 pub(crate) use self::postgres::to_db_error as postgres_error;
+pub use self::postgres::{PostgresBackend, reuse_connections};
 pub use self::sqlite::SqliteBackend;
 pub use self::url::{DatabaseUrl, Synchronous};
 pub(crate) use self::url::{check_schema_name, split_schema};

@@ -26,6 +26,9 @@ pub(super) async fn start(
         Some(n) => n.max(1),
         None => fleet::default_parallel(&targets).await,
     };
+    // Tenants hand their connections on: a schema tenant's next neighbour
+    // on the same database skips the connection's setup.
+    wasmig::backend::reuse_connections(parallel * 2);
     let bar = ctx.bars.add(ProgressBar::new(targets.len() as u64));
     if let Ok(style) = ProgressStyle::with_template("tenants [{bar:30}] {pos}/{len} {msg}") {
         bar.set_style(style.progress_chars("#-"));

@@ -8,6 +8,7 @@
 
 mod errors;
 mod params;
+mod reuse;
 mod rows;
 
 use std::collections::HashMap;
@@ -24,12 +25,14 @@ use sqlx::{
 pub(crate) use self::errors::to_db_error;
 use self::params::encode_all;
 pub(crate) use self::params::parse_timestamp;
+pub(crate) use self::reuse::Reusable;
+pub use self::reuse::enable as reuse_connections;
 use self::rows::read_row;
 use super::{
     Backend, Column, CursorId, DbError, DbErrorKind, Dialect, ResultCap, Rows, Tally, Value,
 };
 
-async fn open(url: &str) -> Result<PgConnection, DbError> {
+async fn open(url: &str) -> Result<Reusable, DbError> {
     connect_as(url, "wasmig").await
 }
 
@@ -39,9 +42,14 @@ async fn open(url: &str) -> Result<PgConnection, DbError> {
 ///
 /// A URL with `?schema=NAME` (wasmig's own parameter, not the driver's)
 /// connects with `search_path` set to that schema alone, so the ledger, the
-/// lease table and every unqualified name are the tenant's.
-pub(crate) async fn connect_as(url: &str, application_name: &str) -> Result<PgConnection, DbError> {
+/// lease table and every unqualified name are the tenant's. In a fleet an
+/// idle connection is reused when there is one (see `reuse`).
+pub(crate) async fn connect_as(url: &str, application_name: &str) -> Result<Reusable, DbError> {
     let (url, schema) = super::url::split_schema(url);
+    let key = reuse::key(&url, application_name, schema.is_some());
+    if let Some(conn) = reuse::take(&key, schema.as_deref()).await {
+        return Ok(Reusable::new(conn, key));
+    }
     let mut options = sqlx::postgres::PgConnectOptions::from_str(&url)
         .map_err(|e| to_db_error(e).while_connecting())?;
     if options.get_application_name().is_none() {
@@ -52,6 +60,7 @@ pub(crate) async fn connect_as(url: &str, application_name: &str) -> Result<PgCo
     }
     super::nodelay::connecting(PgConnection::connect_with(&options))
         .await
+        .map(|conn| Reusable::new(conn, key))
         .map_err(|e| to_db_error(e).while_connecting())
 }
 
@@ -62,7 +71,7 @@ fn quote_ident(name: &str) -> String {
 
 /// A PostgreSQL connection.
 pub struct PostgresBackend {
-    conn: PgConnection,
+    conn: Reusable,
     url: String,
     /// The tenant schema of a `?schema=` URL; `public` otherwise.
     schema: Option<String>,
@@ -86,7 +95,7 @@ impl PostgresBackend {
         let mut conn = open(url).await?;
         if let Some(name) = &schema {
             let exists: Option<String> = sqlx::query_scalar("SELECT current_schema()::text")
-                .fetch_one(&mut conn)
+                .fetch_one(&mut *conn)
                 .await
                 .map_err(to_db_error)?;
             if exists.is_none() {
@@ -127,7 +136,7 @@ impl PostgresBackend {
         sql: &str,
         params: &[Value],
     ) -> Result<(sqlx::postgres::PgStatement, PgArguments), DbError> {
-        let stmt = (&mut self.conn)
+        let stmt = (&mut *self.conn)
             .prepare(AssertSqlSafe(sql.to_owned()).into_sql_str())
             .await
             .map_err(to_db_error)?;
@@ -147,7 +156,7 @@ impl PostgresBackend {
             .collect();
         let mut tally = Tally::new(self.cap);
         let mut rows = Vec::new();
-        let mut stream = stmt.query_with(args).fetch(&mut self.conn);
+        let mut stream = stmt.query_with(args).fetch(&mut *self.conn);
         while let Some(row) = stream.try_next().await.map_err(to_db_error)? {
             let row = read_row(&row)?;
             if let Err(e) = tally.add(&row) {
@@ -158,6 +167,16 @@ impl PostgresBackend {
             rows.push(row);
         }
         Ok(Rows { columns, rows })
+    }
+}
+
+impl Drop for PostgresBackend {
+    fn drop(&mut self) {
+        // Part way through a transaction or a read, the connection is not
+        // handed to the next tenant.
+        if self.in_transaction || self.abandoned {
+            self.conn.forget();
+        }
     }
 }
 
@@ -205,6 +224,7 @@ impl Backend for PostgresBackend {
         self.cursors.clear();
         if self.abandoned {
             // Closing the connection ends its transaction on the server.
+            self.conn.forget();
             self.conn = open(&self.url).await?;
             self.abandoned = false;
             self.in_transaction = false;
@@ -225,7 +245,7 @@ impl Backend for PostgresBackend {
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
         let (stmt, args) = self.prepare(sql, params).await?;
         stmt.query_with(args)
-            .execute(&mut self.conn)
+            .execute(&mut *self.conn)
             .await
             .map(|r| r.rows_affected())
             .map_err(to_db_error)
@@ -240,7 +260,7 @@ impl Backend for PostgresBackend {
         sql: &str,
         param_sets: &[Vec<Value>],
     ) -> Result<u64, DbError> {
-        let stmt = (&mut self.conn)
+        let stmt = (&mut *self.conn)
             .prepare(AssertSqlSafe(sql.to_owned()).into_sql_str())
             .await
             .map_err(to_db_error)?;
@@ -253,7 +273,7 @@ impl Backend for PostgresBackend {
             let args = encode_all(&stmt, set).map_err(with_set)?;
             changed += stmt
                 .query_with(args)
-                .execute(&mut self.conn)
+                .execute(&mut *self.conn)
                 .await
                 .map_err(|e| with_set(to_db_error(e)))?
                 .rows_affected();
@@ -283,7 +303,7 @@ impl Backend for PostgresBackend {
         };
         let declare = format!("DECLARE wasmig_cursor_{id} NO SCROLL CURSOR{hold} FOR {select}");
         let columns = {
-            let stmt = (&mut self.conn)
+            let stmt = (&mut *self.conn)
                 .prepare(AssertSqlSafe(select.to_owned()).into_sql_str())
                 .await
                 .map_err(to_db_error)?;
@@ -315,7 +335,7 @@ impl Backend for PostgresBackend {
         );
         let mut tally = Tally::new(self.cap);
         let mut rows = Vec::new();
-        let mut stream = sqlx::query(AssertSqlSafe(fetch)).fetch(&mut self.conn);
+        let mut stream = sqlx::query(AssertSqlSafe(fetch)).fetch(&mut *self.conn);
         while let Some(row) = stream.try_next().await.map_err(to_db_error)? {
             let row = read_row(&row)?;
             if let Err(e) = tally.add(&row) {
