@@ -11,8 +11,14 @@ use std::fs;
 
 use support::{Database, Engine, Project};
 
-/// Tenants in `tenants/`: SQLite files.
-const TENANTS: usize = 500;
+/// Tenants in `tenants/`: SQLite files, 500 in CI;
+/// `WASMIG_FLEET_TENANTS=1000` is the long run.
+fn tenant_count() -> usize {
+    std::env::var("WASMIG_FLEET_TENANTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(500)
+}
 
 fn migrations(p: &Project) {
     p.sql(
@@ -27,11 +33,12 @@ fn migrations(p: &Project) {
     );
 }
 
-/// `TENANTS` empty SQLite files; tenant 7 already has a conflicting table.
+/// `tenant_count()` empty SQLite files; tenant 7 already has a conflicting table.
 fn sqlite_fleet(p: &Project) -> std::path::PathBuf {
+    let tenants = tenant_count();
     let dir = p.root.path().join("tenants");
     fs::create_dir_all(&dir).unwrap();
-    for i in 0..TENANTS {
+    for i in 0..tenants {
         let path = dir.join(format!("tenant_{i:03}.db"));
         let conn = rusqlite::Connection::open(&path).unwrap();
         if i == 7 {
@@ -58,6 +65,7 @@ fn results(tenants: &[serde_json::Value]) -> Vec<&str> {
 
 #[test]
 fn a_sqlite_fleet_migrates_around_a_broken_and_an_unreachable_tenant() {
+    let tenants_total = tenant_count();
     let p = Project::new();
     migrations(&p);
     let dir = sqlite_fleet(&p);
@@ -65,7 +73,7 @@ fn a_sqlite_fleet_migrates_around_a_broken_and_an_unreachable_tenant() {
     let glob = ["--sqlite-glob", "tenants/*.db", "--target", unreachable];
     let before = p.wasmig(&[&["fleet", "status", "--format", "json"][..], &glob].concat());
     let listed = tenants(&before.fails());
-    assert_eq!(listed.len(), TENANTS + 1);
+    assert_eq!(listed.len(), tenants_total + 1);
     assert_eq!(listed[0]["target"], unreachable);
     assert_eq!(listed[0]["result"], "unreachable");
     assert!(
@@ -106,9 +114,9 @@ fn a_sqlite_fleet_migrates_around_a_broken_and_an_unreachable_tenant() {
     let applied = ran
         .iter()
         .filter(|t| t["result"] == "applied" && t["count"] == 2);
-    assert_eq!(applied.count(), TENANTS - 1);
+    assert_eq!(applied.count(), tenants_total - 1);
     // Every migrated tenant's ledger holds both migrations; the broken one none.
-    for i in 0..TENANTS {
+    for i in 0..tenants_total {
         let conn = rusqlite::Connection::open(dir.join(format!("tenant_{i:03}.db"))).unwrap();
         let count: i64 = conn
             .query_row("SELECT count(*) FROM wasmig_migrations", [], |r| r.get(0))
@@ -135,7 +143,7 @@ fn a_sqlite_fleet_migrates_around_a_broken_and_an_unreachable_tenant() {
             .iter()
             .filter(|r| **r == "up-to-date")
             .count(),
-        TENANTS - 1
+        tenants_total - 1
     );
     p.wasmig(&[
         "fleet",
@@ -146,7 +154,7 @@ fn a_sqlite_fleet_migrates_around_a_broken_and_an_unreachable_tenant() {
     ])
     .ok()
     .says(&[&format!(
-        "{TENANTS} tenant(s): 0 applied, {TENANTS} up to date"
+        "{tenants_total} tenant(s): 0 applied, {tenants_total} up to date"
     )]);
 }
 
@@ -517,6 +525,7 @@ fn runs_on_two_schemas_of_one_database_do_not_wait_for_each_other() {
 
 #[test]
 fn a_failing_canary_stops_the_fleet_and_waves_finish_it() {
+    let tenants_total = tenant_count();
     let p = Project::new();
     migrations(&p);
     let dir = sqlite_fleet(&p);
@@ -539,7 +548,7 @@ fn a_failing_canary_stops_the_fleet_and_waves_finish_it() {
     let seen = results(&ran);
     assert_eq!(
         seen.iter().filter(|r| **r == "applied").count(),
-        TENANTS - 9
+        tenants_total - 9
     );
     assert_eq!(seen.iter().filter(|r| **r == "up-to-date").count(), 9);
 }
