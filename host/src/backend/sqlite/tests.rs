@@ -123,3 +123,32 @@ async fn the_url_sets_how_often_commits_sync() {
     let normal = format!("sqlite:{file}?synchronous=normal");
     assert_eq!(level(normal).await, Value::Int(1));
 }
+
+/// Commits empty the rollback journal instead of deleting it; closing the
+/// connection leaves no journal file, and a WAL database stays in WAL.
+#[tokio::test]
+async fn the_journal_is_truncated_while_open_and_gone_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.db");
+    let journal = dir.path().join("a.db-journal");
+    let mut db = SqliteBackend::open(Some(&file)).unwrap();
+    let mode = db.query("PRAGMA journal_mode", &[]).await.unwrap();
+    assert_eq!(mode.rows[0][0], Value::Text("truncate".into()));
+    for sql in ["CREATE TABLE t (n INTEGER)", "INSERT INTO t VALUES (1)"] {
+        db.begin().await.unwrap();
+        db.execute(sql, &[]).await.unwrap();
+        db.commit().await.unwrap();
+        assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0);
+    }
+    drop(db);
+    assert!(!journal.exists(), "the journal file is removed on close");
+
+    let wal = dir.path().join("w.db");
+    rusqlite::Connection::open(&wal)
+        .unwrap()
+        .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .unwrap();
+    let mut db = SqliteBackend::open(Some(&wal)).unwrap();
+    let mode = db.query("PRAGMA journal_mode", &[]).await.unwrap();
+    assert_eq!(mode.rows[0][0], Value::Text("wal".into()));
+}
