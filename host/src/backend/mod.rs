@@ -259,6 +259,18 @@ pub trait Backend: Send {
     /// outside a call. Servers ignore it: the host stops waiting for them.
     fn set_deadline(&mut self, _deadline: Option<std::time::Instant>) {}
 
+    /// Points unqualified names at [`Backend::default_schema`] again after
+    /// a migration's own statements ran, so that wasmig's ledger writes land
+    /// where the ledger is: a migration on a PostgreSQL schema tenant may
+    /// have moved `search_path`. Engines where wasmig never set the scope
+    /// leave it as the migration left it.
+    ///
+    /// # Errors
+    /// Returns the database's error.
+    async fn restore_default_schema(&mut self) -> Result<(), DbError> {
+        Ok(())
+    }
+
     /// Starts a transaction.
     ///
     /// # Errors

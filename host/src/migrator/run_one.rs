@@ -417,6 +417,9 @@ impl Attempt<'_, '_> {
                 .await
                 .map_err(|e| format!("cannot leave its policy's role: {e}"))?;
         }
+        db.restore_default_schema()
+            .await
+            .map_err(|e| format!("cannot return to the tenant's schema: {e}"))?;
         self.migrator
             .record(
                 db,

@@ -213,6 +213,15 @@ impl Backend for PostgresBackend {
         Ok(())
     }
 
+    async fn restore_default_schema(&mut self) -> Result<(), DbError> {
+        let Some(schema) = &self.schema else {
+            return Ok(());
+        };
+        let scope = if self.in_transaction { "LOCAL " } else { "" };
+        let sql = format!("SET {scope}search_path TO {}", quote_ident(schema));
+        self.simple(&sql).await
+    }
+
     async fn commit(&mut self) -> Result<(), DbError> {
         let result = self.simple("COMMIT").await;
         self.in_transaction = false;
