@@ -11,7 +11,7 @@ use wasmig::fleet::{self, Outcome, Target, TenantResult};
 use wasmig::migrator::Migrator;
 use wasmig::planner::{State, UpOptions};
 
-use super::tenants::{first_line, panicked, start, tenant};
+use super::tenants::{first_line, fleet_migrator, panicked, start, tenant};
 use super::{Settings, render, up_options};
 use crate::{FleetAction, FleetArgs, Format};
 
@@ -73,8 +73,9 @@ pub(crate) async fn run(ctx: &Settings, args: &FleetArgs) -> Result<ExitCode> {
         FleetAction::Plan(plan) => return super::fleet_plan::run(ctx, plan).await,
     };
     let (targets, parallel, bar) = start(ctx, common).await?;
+    let migrator = fleet_migrator(ctx, matches!(job, Job::Up(_))).await?;
     let run_one = |target: &Target| {
-        let migrator = tenant(ctx, target);
+        let migrator = tenant(ctx, &migrator, target);
         let (bar, job) = (bar.clone(), job.clone());
         async move {
             let outcome = match migrator {

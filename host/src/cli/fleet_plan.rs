@@ -12,7 +12,7 @@ use anyhow::Result;
 use wasmig::fleet::{self, Outcome, Target, TenantResult};
 use wasmig::plan::Plan;
 
-use super::tenants::{first_line, panicked, start, tenant};
+use super::tenants::{first_line, fleet_migrator, panicked, start, tenant};
 use super::{Settings, render, up_options};
 use crate::{FleetPlanArgs, Format};
 
@@ -29,10 +29,11 @@ struct Group<'a> {
 
 pub(crate) async fn run(ctx: &Settings, args: &FleetPlanArgs) -> Result<ExitCode> {
     let (targets, parallel, bar) = start(ctx, &args.common).await?;
+    let migrator = fleet_migrator(ctx, true).await?;
     let options = up_options(&args.select);
     let plans: Mutex<BTreeMap<String, Plan>> = Mutex::new(BTreeMap::new());
     let run_one = |target: &Target| {
-        let migrator = tenant(ctx, target);
+        let migrator = tenant(ctx, &migrator, target);
         let (bar, options, plans) = (bar.clone(), options.clone(), &plans);
         let label = target.label.clone();
         async move {

@@ -36,10 +36,27 @@ pub(super) async fn start(
     Ok((targets, parallel, bar))
 }
 
-/// The project's migrator pointed at one tenant, reporting nothing (the
+/// The fleet's migrator, once for all tenants. For `up` and `plan` it reads
+/// the migrations now: every tenant gets the same set, even if a file
+/// changes while the fleet runs, and a migration that cannot be read is
+/// named before any tenant starts.
+pub(super) async fn fleet_migrator(ctx: &Settings, applies: bool) -> Result<Migrator> {
+    let migrator = ctx.migrator()?;
+    Ok(if applies {
+        migrator.read_once().await?
+    } else {
+        migrator
+    })
+}
+
+/// The fleet's migrator pointed at one tenant, reporting nothing (the
 /// fleet's bar and summary speak for it); or the tenant's outcome when it
 /// cannot run.
-pub(super) fn tenant(ctx: &Settings, target: &Target) -> Result<Migrator, Outcome> {
+pub(super) fn tenant(
+    ctx: &Settings,
+    fleet: &Migrator,
+    target: &Target,
+) -> Result<Migrator, Outcome> {
     if let Some(error) = sqlite_dir_missing(&target.url) {
         return Err(Outcome::Unreachable { error });
     }
@@ -51,12 +68,10 @@ pub(super) fn tenant(ctx: &Settings, target: &Target) -> Result<Migrator, Outcom
     } else {
         Arc::new(Silent)
     };
-    match ctx.migrator() {
-        Ok(m) => Ok(m.with_url(target.url.clone()).with_reporter(reporter)),
-        Err(e) => Err(Outcome::Failed {
-            error: format!("{e:#}"),
-        }),
-    }
+    Ok(fleet
+        .clone()
+        .with_url(target.url.clone())
+        .with_reporter(reporter))
 }
 
 /// Where the fleet's tenants come from: `[fleet]` in wasmig.toml and the

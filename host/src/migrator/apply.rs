@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use super::payload::read_all;
+use super::payload::Read;
 use super::prepare::Prepared;
 use super::{Migrator, RunReport};
 use crate::backend::Backend;
@@ -26,9 +26,11 @@ impl Migrator {
     /// fails: it is rolled back, and the ones before it stay applied.
     pub async fn up(&self, options: &UpOptions) -> Result<RunReport, Error> {
         let started = Instant::now();
-        let sources = self.sources()?;
-        self.build_crates(&sources, false).await?;
-        let (mut payloads, with_sums) = read_all(&sources)?;
+        let Read {
+            sources,
+            mut payloads,
+            with_sums,
+        } = self.read_sources().await?;
         let mut lock = self.lock().await?;
         let mut db = self.connect().await?;
         let mut ledger_exists = ledger::exists(&mut *db).await?;

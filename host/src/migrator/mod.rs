@@ -70,6 +70,7 @@ use crate::source::{self, MigrationSource, Version};
 /// println!("applied {} migrations", report.migrations.len());
 /// # Ok(()) }
 /// ```
+#[derive(Clone)]
 pub struct Migrator {
     dir: PathBuf,
     /// More directories read with `dir` as one sequence.
@@ -92,6 +93,9 @@ pub struct Migrator {
     /// Where embedded migrations were written out, kept while the migrator
     /// lives.
     _embedded: Option<Arc<tempfile::TempDir>>,
+    /// The migrations as [`Migrator::read_once`] read them, for every later
+    /// `up` and `plan`.
+    read: Option<Arc<payload::Read>>,
 }
 
 /// One migration a run applied or reverted.
@@ -138,6 +142,7 @@ impl Migrator {
             protected: false,
             log_sql: false,
             _embedded: None,
+            read: None,
         }
     }
 
@@ -285,6 +290,21 @@ impl Migrator {
     /// The (first) migrations directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Reads the migrations now (guest crates built, every file read and
+    /// checksummed) and keeps them: `up` and `plan` on this migrator and its
+    /// clones use what was read here, not the files as they are later. A
+    /// fleet reads its migrations once, so every tenant gets the same set
+    /// even if a file changes during the run.
+    ///
+    /// # Errors
+    /// As [`Migrator::up`] when a migration cannot be read or built.
+    pub async fn read_once(mut self) -> Result<Self, Error> {
+        self.read = None;
+        let read = self.read_sources().await?;
+        self.read = Some(Arc::new(read));
+        Ok(self)
     }
 
     /// Reads the migrations directories.

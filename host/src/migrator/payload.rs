@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::Migrator;
 use crate::error::Error;
 use crate::guest_crate;
 use crate::ledger;
@@ -15,6 +16,7 @@ use crate::source::{MigrationSource, SourceBody, Version, sha256_hex};
 use crate::sql_file;
 
 /// A migration's bytes, read once: what is checksummed is what runs.
+#[derive(Clone)]
 pub(super) enum Payload {
     Sql {
         up: String,
@@ -105,11 +107,39 @@ pub(super) fn checksum(payload: &Payload) -> String {
     }
 }
 
+/// The migrations as read: the sources, each migration's checksum and
+/// payload by version, and the sources with their checksums for
+/// [`planner::reconcile`].
+#[derive(Clone)]
+pub(super) struct Read {
+    pub sources: Vec<MigrationSource>,
+    pub payloads: BTreeMap<Version, (String, Payload)>,
+    pub with_sums: Vec<(MigrationSource, Option<String>)>,
+}
+
+impl Migrator {
+    /// The migrations, guest crates built first; or what
+    /// [`Migrator::read_once`] kept.
+    pub(super) async fn read_sources(&self) -> Result<Read, Error> {
+        if let Some(read) = &self.read {
+            return Ok(Read::clone(read));
+        }
+        let sources = self.sources()?;
+        self.build_crates(&sources, false).await?;
+        let (payloads, with_sums) = read_all(&sources)?;
+        Ok(Read {
+            sources,
+            payloads,
+            with_sums,
+        })
+    }
+}
+
 /// Every migration's payload and checksum, read on several threads: the
 /// payloads by version, and the sources with their checksums for
 /// [`planner::reconcile`].
 #[allow(clippy::type_complexity)]
-pub(super) fn read_all(
+fn read_all(
     sources: &[MigrationSource],
 ) -> Result<
     (

@@ -29,19 +29,12 @@ impl Migrator {
     /// It reports nothing: the scratch run is not the user's run.
     fn on(&self, url: DatabaseUrl) -> Migrator {
         Migrator {
-            dir: self.dir.clone(),
-            extra_dirs: self.extra_dirs.clone(),
             url,
-            env: self.env.clone(),
-            policies: self.policies.clone(),
             reporter: Arc::new(Silent),
-            lock_timeout: self.lock_timeout,
             lock_mode: LockMode::Session,
-            cache_dir: self.cache_dir.clone(),
-            actor: self.actor.clone(),
             protected: false,
             log_sql: false,
-            _embedded: self._embedded.clone(),
+            ..self.clone()
         }
     }
 

@@ -1,7 +1,7 @@
 //! `wasmig plan`: every pending migration run in one transaction that is
 //! rolled back, each behind a savepoint, with every statement recorded.
 
-use super::payload::read_all;
+use super::payload::Read;
 use super::prepare::{Prepared, PreparedBody};
 use super::schema_ops::{Target, foreign_keys_off, render_only};
 use super::script::run_script;
@@ -24,9 +24,11 @@ impl Migrator {
     /// As [`Migrator::up`] before anything runs. A migration that fails in
     /// the simulation is reported in the plan, not as an error.
     pub async fn plan(&self, options: &UpOptions) -> Result<Plan, Error> {
-        let sources = self.sources()?;
-        self.build_crates(&sources, false).await?;
-        let (mut payloads, with_sums) = read_all(&sources)?;
+        let Read {
+            sources,
+            mut payloads,
+            with_sums,
+        } = self.read_sources().await?;
         let lock = self.lock().await?;
         let mut db = self.connect().await?;
         let entries = ledger::read_if_exists(&mut *db).await?;
