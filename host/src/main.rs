@@ -201,7 +201,7 @@ struct FleetCommon {
     #[arg(long, value_name = "URL")]
     control_url: Option<String>,
     /// How many tenants run at once [default: with servers, half their free connections at
-    /// two per tenant, at most 32; with SQLite files only, twice the cores]
+    /// two per tenant, at most 32; with SQLite files only, eight per core, at most 32]
     #[arg(long, value_name = "N")]
     parallel: Option<usize>,
     /// Output format

@@ -3,7 +3,7 @@
 //! 1,000 SQLite tenants and 200 PostgreSQL schemas, each getting 10
 //! migrations, one of them a component (the people backfill).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::Result;
@@ -75,9 +75,9 @@ fn write_migrations(dir: &Path, guests: &Path) -> Result<()> {
 }
 
 /// The tenants' parallelism on both sides: `fleet`'s default for SQLite
-/// files (twice the cores).
+/// files (eight per core, at most 32).
 fn sqlite_parallel() -> usize {
-    std::thread::available_parallelism().map_or(2, usize::from) * 2
+    (std::thread::available_parallelism().map_or(2, usize::from) * 8).clamp(2, 32)
 }
 
 fn on_sqlite(
@@ -87,8 +87,7 @@ fn on_sqlite(
     tenants: usize,
     report: &mut Report,
 ) -> Result<()> {
-    let parallel = sqlite_parallel();
-    let fresh = || -> Result<PathBuf> {
+    let fresh = || -> Result<Tenants> {
         let dir = bench
             .work
             .path()
@@ -97,36 +96,15 @@ fn on_sqlite(
         for i in 0..tenants {
             std::fs::write(dir.join(format!("t{i:04}.db")), b"")?;
         }
-        Ok(dir)
+        Ok(Tenants {
+            fleet_args: vec!["--sqlite-glob".into(), format!("{}/*.db", dir.display())],
+            urls: (0..tenants)
+                .map(|i| format!("sqlite:{}/t{i:04}.db", dir.display()))
+                .collect(),
+        })
     };
-    let [fleet, xargs] = inputs::interleaved(
-        ROUNDS,
-        [
-            &mut || {
-                let glob = format!("{}/*.db", fresh()?.display());
-                fleet_up(
-                    bench,
-                    migrations,
-                    cache,
-                    parallel,
-                    &["--sqlite-glob", &glob],
-                )
-            },
-            &mut || {
-                let dir = fresh()?;
-                let urls: Vec<String> = (0..tenants)
-                    .map(|i| format!("sqlite:{}/t{i:04}.db", dir.display()))
-                    .collect();
-                xargs_up(bench, migrations, cache, parallel, &urls)
-            },
-        ],
-    )?;
-    report.add(line(
-        "fleet_sqlite_tenants",
-        "sqlite",
-        measured(&fleet, &xargs),
-        tenants,
-    ));
+    let outcome = fleet_against_xargs(bench, migrations, cache, sqlite_parallel(), &fresh)?;
+    report.add(line("fleet_sqlite_tenants", "sqlite", outcome, tenants));
     Ok(())
 }
 
@@ -138,9 +116,7 @@ fn on_postgres(
     schemas: usize,
     report: &mut Report,
 ) -> Result<()> {
-    // `fleet`'s default with servers.
-    let parallel = 16;
-    let fresh = || -> Result<String> {
+    let fresh = || -> Result<Tenants> {
         let url = bench
             .runtime
             .block_on(pg.database(&format!("fleet_{}", next_round())))?;
@@ -152,32 +128,51 @@ fn on_postgres(
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &url, "-c", &setup])
             .status()?;
         anyhow::ensure!(status.success(), "creating the tenant schemas failed");
-        Ok(url)
+        Ok(Tenants {
+            fleet_args: vec!["--target".into(), format!("{url}&schema=t_*")],
+            urls: (0..schemas)
+                .map(|i| format!("{url}&schema=t_{i:04}"))
+                .collect(),
+        })
     };
+    // `fleet`'s default with servers.
+    let parallel = 16;
+    let outcome = fleet_against_xargs(bench, migrations, cache, parallel, &fresh)?;
+    report.add(line("fleet_postgres_schemas", "postgres", outcome, schemas));
+    Ok(())
+}
+
+/// A fresh set of tenants, as `fleet up` names them and as one URL each.
+struct Tenants {
+    fleet_args: Vec<String>,
+    urls: Vec<String>,
+}
+
+/// `fleet up` and `xargs` in alternating rounds, each on fresh tenants.
+fn fleet_against_xargs(
+    bench: &Bench,
+    migrations: &Path,
+    cache: &Path,
+    parallel: usize,
+    fresh: &dyn Fn() -> Result<Tenants>,
+) -> Result<Outcome> {
     let [fleet, xargs] = inputs::interleaved(
         ROUNDS,
         [
             &mut || {
-                let url = fresh()?;
-                let pattern = format!("{url}&schema=t_*");
-                fleet_up(bench, migrations, cache, parallel, &["--target", &pattern])
+                let tenants = fresh()?;
+                fleet_up(bench, migrations, cache, parallel, &tenants.fleet_args)
             },
             &mut || {
-                let url = fresh()?;
-                let urls: Vec<String> = (0..schemas)
-                    .map(|i| format!("{url}&schema=t_{i:04}"))
-                    .collect();
-                xargs_up(bench, migrations, cache, parallel, &urls)
+                let tenants = fresh()?;
+                xargs_up(bench, migrations, cache, parallel, &tenants.urls)
             },
         ],
     )?;
-    report.add(line(
-        "fleet_postgres_schemas",
-        "postgres",
-        measured(&fleet, &xargs),
-        schemas,
-    ));
-    Ok(())
+    Ok(Outcome::Measured {
+        wasmig: fleet.elapsed.as_secs_f64(),
+        reference: Some(xargs.elapsed.as_secs_f64()),
+    })
 }
 
 /// A number for each fresh set of tenants.
@@ -191,7 +186,7 @@ fn fleet_up(
     migrations: &Path,
     cache: &Path,
     parallel: usize,
-    targets: &[&str],
+    targets: &[String],
 ) -> Result<Timed> {
     inputs::timed(
         Command::new(&bench.wasmig)
@@ -226,13 +221,6 @@ fn xargs_up(
             .arg(cache)
             .args(["-q", "--database-url", "{}", "up"]),
     )
-}
-
-fn measured(fleet: &Timed, xargs: &Timed) -> Outcome {
-    Outcome::Measured {
-        wasmig: fleet.elapsed.as_secs_f64(),
-        reference: Some(xargs.elapsed.as_secs_f64()),
-    }
 }
 
 fn line(metric: &'static str, engine: &'static str, outcome: Outcome, tenants: usize) -> Line {

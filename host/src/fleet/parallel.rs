@@ -12,7 +12,10 @@ const MAX_DEFAULT: usize = 32;
 /// each tenant holds two connections (its lock and its work), and the
 /// fleet takes at most half of the connections a server has free when the
 /// run starts (at most [`MAX_DEFAULT`] tenants, at least one). SQLite
-/// tenants are files, bounded by the CPU and the disk: twice the cores.
+/// tenants are files, and a tenant spends most of its run waiting for the
+/// disk to sync each commit: eight per core, at most [`MAX_DEFAULT`] (with
+/// 1,000 files on two cores, 16 at once finished in two thirds of the time
+/// 4 took).
 pub async fn default_parallel(targets: &[Target]) -> usize {
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let mut servers: BTreeMap<String, &DatabaseUrl> = BTreeMap::new();
@@ -22,7 +25,7 @@ pub async fn default_parallel(targets: &[Target]) -> usize {
         }
     }
     if servers.is_empty() {
-        return (cores * 2).max(2);
+        return (cores * 8).clamp(2, MAX_DEFAULT);
     }
     let mut parallel = MAX_DEFAULT;
     for url in servers.values() {
