@@ -209,9 +209,8 @@ fn a_lock_timeout_fails_the_migration_and_the_rerun_completes() {
          WHERE c.relname = 't' AND l.mode = 'AccessExclusiveLock' AND l.granted",
     );
     let url = format!("{}?options=-c%20lock_timeout%3D500ms", p.db.url());
-    let dir = p.migrations.to_str().unwrap();
     let started = std::time::Instant::now();
-    p.wasmig_bare(&[], &["--dir", dir, "--database-url", &url, "up"])
+    p.wasmig_at(&url, &["up"])
         .fails()
         .says(&["migration 2", "lock timeout"]);
     assert!(

@@ -490,12 +490,7 @@ fn runs_on_two_schemas_of_one_database_do_not_wait_for_each_other() {
     let a = format!("{}?schema=a", db.url());
     let b = format!("{}?schema=b", db.url());
     let migrations = p.migrations.to_string_lossy().into_owned();
-    let on = |url: &str, args: &[&str]| {
-        p.wasmig_bare(
-            &[],
-            &[&["--dir", &migrations, "--database-url", url][..], args].concat(),
-        )
-    };
+    let on = |url: &str, args: &[&str]| p.wasmig_at(url, args);
     let mut busy = std::process::Command::new(env!("CARGO_BIN_EXE_wasmig"))
         .env("WASMIG_CACHE_DIR", support::test_cache())
         .args(["--dir", &migrations, "--database-url", &a, "up"])
@@ -668,13 +663,7 @@ fn database_create_and_drop_on_a_schema_url_touch_only_that_schema() {
     let db = Database::create(Engine::Postgres, p.root.path());
     db.psql_here("CREATE SCHEMA keep; CREATE TABLE keep.t (n int);");
     let url = format!("{}?schema=tenant_new", db.url());
-    let migrations = p.migrations.to_string_lossy().into_owned();
-    let on = |args: &[&str]| {
-        p.wasmig_bare(
-            &[],
-            &[&["--dir", &migrations, "--database-url", &url][..], args].concat(),
-        )
-    };
+    let on = |args: &[&str]| p.wasmig_at(&url, args);
     on(&["database", "create"])
         .ok()
         .says(&["created schema tenant_new of"]);
@@ -711,17 +700,7 @@ fn fleet_drift_names_the_tenant_changed_by_hand() {
     let pattern = format!("{}?schema=t_*", db.url());
     p.wasmig(&["fleet", "up", "--target", &pattern]).ok();
     let behind = format!("{}?schema=t_c", db.url());
-    p.wasmig_bare(
-        &[],
-        &[
-            "--dir",
-            &p.migrations.to_string_lossy(),
-            "--database-url",
-            &behind,
-            "down",
-        ],
-    )
-    .ok();
+    p.wasmig_at(&behind, &["down"]).ok();
     db.psql_here("ALTER TABLE t_b.items ADD COLUMN note TEXT;");
     let run = p.wasmig(&[
         "fleet",
@@ -775,4 +754,103 @@ fn a_migration_changing_its_session_does_not_reach_the_next_tenant() {
          SELECT pid FROM s_2.seen UNION ALL SELECT pid FROM s_3.seen) AS all_pids",
     );
     assert_eq!(pids, ["1"], "one connection served the three tenants");
+}
+
+/// On a schema tenant the tenant's schema is the default one: a policy
+/// over `acme_*` tables lets a migration use `t_a.acme_notes` and refuses
+/// `public.acme_notes`; a migration that moves `search_path` elsewhere is
+/// still recorded in the tenant's own ledger.
+#[test]
+fn a_schema_tenant_is_the_default_schema_for_policies_and_the_ledger() {
+    let p = Project::new();
+    p.config(
+        "[[policy]]\nname = \"acme\"\npaths = [\"*_acme_*\"]\n\
+         statements = [\"select\", \"insert\", \"create\"]\ntables = [\"acme_*\"]\n",
+    );
+    p.sql(
+        "1_acme_notes",
+        "CREATE TABLE acme_notes (n int);\nINSERT INTO t_a.acme_notes VALUES (1);",
+        None,
+    );
+    let db = Database::create(Engine::Postgres, p.root.path());
+    db.psql_here(
+        "CREATE SCHEMA t_a; CREATE SCHEMA elsewhere; CREATE TABLE public.acme_notes (n int);",
+    );
+    let url = format!("{}?schema=t_a", db.url());
+    p.wasmig_at(&url, &["up"]).ok();
+    assert_eq!(db.column("SELECT count(*) FROM t_a.acme_notes"), ["1"]);
+
+    p.sql(
+        "2_acme_leak",
+        "INSERT INTO public.acme_notes VALUES (2);",
+        None,
+    );
+    p.wasmig_at(&url, &["up"]).fails().says(&[
+        "migration 2",
+        "public.acme_notes",
+        "outside the tables",
+    ]);
+    assert_eq!(db.column("SELECT count(*) FROM public.acme_notes"), ["0"]);
+    fs::remove_file(p.migrations.join("2_acme_leak.sql")).unwrap();
+
+    p.sql(
+        "3_moved",
+        "SET LOCAL search_path TO elsewhere;\nCREATE TABLE moved (n int);",
+        None,
+    );
+    p.wasmig_at(&url, &["up"]).ok();
+    assert_eq!(db.column("SELECT count(*) FROM elsewhere.moved"), ["0"]);
+    assert_eq!(
+        db.column("SELECT version FROM t_a.wasmig_migrations ORDER BY version"),
+        ["1", "3"]
+    );
+}
+
+/// `fleet up` reads the migrations once: a file edited while the fleet runs
+/// reaches no tenant of that run, and every tenant records one checksum.
+#[test]
+fn a_file_edited_during_a_fleet_run_reaches_no_tenant_of_that_run() {
+    let p = Project::on(Engine::Postgres);
+    p.sql(
+        "1_wait",
+        "SELECT pg_sleep(CASE WHEN current_schema() = 't_a' THEN 3 ELSE 0 END);",
+        None,
+    );
+    p.sql("2_items", "CREATE TABLE items (id INTEGER)", None);
+    p.db.psql_here("CREATE SCHEMA t_a; CREATE SCHEMA t_b; CREATE SCHEMA t_c;");
+    let pattern = format!("{}?schema=t_*", p.db.url());
+    let fleet = p.spawn_wasmig(&["fleet", "up", "--parallel", "1", "--target", &pattern]);
+    // The first tenant is in its first migration; the others wait their turn.
+    p.wait_for(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND state = 'active' AND query LIKE 'SELECT pg_sleep(CASE%'",
+    );
+    p.sql(
+        "2_items",
+        "CREATE TABLE items (id INTEGER, edited INTEGER)",
+        None,
+    );
+    let out = fleet.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        p.db.column(
+            "SELECT count(*) FROM information_schema.columns \
+             WHERE table_name = 'items' AND column_name = 'edited'"
+        ),
+        ["0"],
+        "the edit reached a tenant"
+    );
+    assert_eq!(
+        p.db.column(
+            "SELECT count(DISTINCT checksum) FROM (SELECT checksum FROM t_a.wasmig_migrations \
+             WHERE version = 2 UNION ALL SELECT checksum FROM t_b.wasmig_migrations \
+             WHERE version = 2 UNION ALL SELECT checksum FROM t_c.wasmig_migrations \
+             WHERE version = 2) AS sums"
+        ),
+        ["1"]
+    );
 }

@@ -305,8 +305,7 @@ fn a_user_who_may_not_create_databases_is_pointed_at_dev_url() {
     let p = Project::on(Engine::Postgres);
     p.sql("0001_a", "SELECT 1;", None);
     let url = p.db.url().replacen("postgres@", "wasmig_nocreate@", 1);
-    let dir = p.migrations.to_str().unwrap();
-    p.wasmig_bare(&[], &["--dir", dir, "--database-url", &url, "drift"])
+    p.wasmig_at(&url, &["drift"])
         .fails()
         .says(&["--dev-url", "create databases"]);
 }

@@ -286,6 +286,15 @@ impl Project {
         Run::from(output)
     }
 
+    /// Runs `wasmig` on this project's migrations against another database
+    /// (a tenant's URL, say).
+    pub fn wasmig_at(&self, url: &str, args: &[&str]) -> Run {
+        let dir = self.migrations.to_string_lossy();
+        let mut all = vec!["--dir", &dir, "--database-url", url];
+        all.extend_from_slice(args);
+        self.wasmig_bare(&[], &all)
+    }
+
     /// Runs `wasmig` on another migrations directory with this project's
     /// database.
     pub fn wasmig_on(&self, dir: &Path, args: &[&str]) -> Run {
