@@ -804,6 +804,21 @@ fn a_schema_tenant_is_the_default_schema_for_policies_and_the_ledger() {
         db.column("SELECT version FROM t_a.wasmig_migrations ORDER BY version"),
         ["1", "3"]
     );
+
+    // A session-wide SET does not outlive its migration: the next one, run
+    // outside a transaction, marks and records itself in the tenant.
+    p.sql("4_session", "SET search_path TO elsewhere;", None);
+    p.sql(
+        "5_outside",
+        "-- wasmig:no-transaction\nCREATE TABLE outside (n int);",
+        None,
+    );
+    p.wasmig_at(&url, &["up"]).ok();
+    assert_eq!(db.column("SELECT count(*) FROM t_a.outside"), ["0"]);
+    assert_eq!(
+        db.column("SELECT version FROM t_a.wasmig_migrations ORDER BY version"),
+        ["1", "3", "4", "5"]
+    );
 }
 
 /// `fleet up` reads the migrations once: a file edited while the fleet runs

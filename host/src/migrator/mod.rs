@@ -284,6 +284,8 @@ impl Migrator {
     /// path.
     pub fn with_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.extra_dirs.push(dir.into());
+        // What `read_once` kept no longer covers every directory.
+        self.read = None;
         self
     }
 

@@ -462,6 +462,12 @@ impl Attempt<'_, '_> {
             );
             return self.failure(reason, hint);
         }
+        // A migration outside a transaction may have left its role and its
+        // search_path set: the ledger's marks are written as wasmig.
+        if self.migration.sandbox.role.is_some() {
+            let _ = db.execute_script("RESET ROLE").await;
+        }
+        let _ = db.restore_default_schema().await;
         let partial = if self.transactional {
             progress.marked
         } else {

@@ -197,19 +197,34 @@ impl Migrator {
                 }
             };
         }
-        if sandbox.role.is_some()
-            && simulation == Simulation::Simulated
-            && let Err(e) = db.execute_script("RESET ROLE").await
-        {
-            simulation = failed(format!("cannot leave its policy's role: {e}"));
-        }
-        if simulation != Simulation::Simulated
-            && let Err(e) = db.execute_script("ROLLBACK TO SAVEPOINT wasmig_plan").await
-        {
-            simulation = failed(format!("cannot roll back to its savepoint: {e}"));
-        }
+        let simulation = settle(&mut *db, sandbox.role.is_some(), simulation).await;
         (db, simulation, trace)
     }
+}
+
+/// After a migration's simulation: back to wasmig's own role and schema (as
+/// `up` does before its ledger writes; the savepoint keeps a SET, so the next
+/// migration would start elsewhere), and back to the savepoint when it failed
+/// or was not simulated.
+async fn settle(db: &mut dyn Backend, has_role: bool, mut simulation: Simulation) -> Simulation {
+    let failed = |reason: String| Simulation::Failed { reason };
+    if has_role
+        && simulation == Simulation::Simulated
+        && let Err(e) = db.execute_script("RESET ROLE").await
+    {
+        simulation = failed(format!("cannot leave its policy's role: {e}"));
+    }
+    if simulation == Simulation::Simulated
+        && let Err(e) = db.restore_default_schema().await
+    {
+        simulation = failed(format!("cannot return to the tenant's schema: {e}"));
+    }
+    if simulation != Simulation::Simulated
+        && let Err(e) = db.execute_script("ROLLBACK TO SAVEPOINT wasmig_plan").await
+    {
+        simulation = failed(format!("cannot roll back to its savepoint: {e}"));
+    }
+    simulation
 }
 
 /// A declarative migration on MySQL, which commits DDL at once: its

@@ -217,9 +217,11 @@ impl Backend for PostgresBackend {
         let Some(schema) = &self.schema else {
             return Ok(());
         };
-        let scope = if self.in_transaction { "LOCAL " } else { "" };
-        let sql = format!("SET {scope}search_path TO {}", quote_ident(schema));
-        self.simple(&sql).await
+        // A session-wide SET: inside a transaction it commits with it (and is
+        // undone by a rollback), so a migration's own session-wide SET does
+        // not outlive it into the next migration's ledger mark.
+        self.simple(&format!("SET search_path TO {}", quote_ident(schema)))
+            .await
     }
 
     async fn commit(&mut self) -> Result<(), DbError> {

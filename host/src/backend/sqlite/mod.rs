@@ -51,13 +51,11 @@ pub struct SqliteBackend {
 
 impl Drop for SqliteBackend {
     fn drop(&mut self) {
-        if self.truncating_journal {
-            // An open cursor's statement would keep the mode from changing.
-            self.cursors.clear();
-            // Back to SQLite's default, which also removes the emptied
-            // journal file. Inside an unfinished transaction SQLite refuses
-            // and the close rolls back instead: an empty journal file is
-            // left, which SQLite ignores.
+        // Back to SQLite's default, which also removes the emptied journal
+        // file; unless a migration chose a mode of its own (WAL, say), which
+        // stays. Inside an unfinished transaction SQLite refuses and the close
+        // rolls back instead, leaving an empty journal file SQLite ignores.
+        if self.truncating_journal && journal_mode(&self.conn).as_deref() == Some("truncate") {
             let _ = self
                 .conn
                 .query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()));
@@ -71,12 +69,21 @@ impl Drop for SqliteBackend {
 /// and syncing the directory at every commit (wasmig commits once per
 /// migration, a fleet thousands of times), with the same durability. A
 /// database in another mode (WAL, say) is left alone, and so is one where
-/// the switch fails (a read-only file): it keeps the default. Returns
-/// whether it switched.
+/// the switch fails: it keeps the default. Returns whether it switched.
 fn truncate_journal(conn: &Connection) -> bool {
-    let mode = |sql: &str| conn.query_row(sql, [], |row| row.get::<_, String>(0));
-    mode("PRAGMA journal_mode").is_ok_and(|m| m.eq_ignore_ascii_case("delete"))
-        && mode("PRAGMA journal_mode = TRUNCATE").is_ok_and(|m| m.eq_ignore_ascii_case("truncate"))
+    journal_mode(conn).as_deref() == Some("delete")
+        && conn
+            .query_row("PRAGMA journal_mode = TRUNCATE", [], |row| {
+                row.get::<_, String>(0)
+            })
+            .is_ok_and(|m| m.eq_ignore_ascii_case("truncate"))
+}
+
+/// The connection's journal mode, lowercase.
+fn journal_mode(conn: &Connection) -> Option<String> {
+    conn.query_row("PRAGMA journal_mode", [], |row| row.get::<_, String>(0))
+        .ok()
+        .map(|m| m.to_ascii_lowercase())
 }
 
 impl SqliteBackend {

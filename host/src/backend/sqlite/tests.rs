@@ -151,4 +151,15 @@ async fn the_journal_is_truncated_while_open_and_gone_after() {
     let mut db = SqliteBackend::open(Some(&wal)).unwrap();
     let mode = db.query("PRAGMA journal_mode", &[]).await.unwrap();
     assert_eq!(mode.rows[0][0], Value::Text("wal".into()));
+
+    // A migration that chooses WAL keeps it when the connection closes.
+    let chosen = dir.path().join("c.db");
+    let mut db = SqliteBackend::open(Some(&chosen)).unwrap();
+    db.query("PRAGMA journal_mode = WAL", &[]).await.unwrap();
+    drop(db);
+    let mode: String = rusqlite::Connection::open(&chosen)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
 }
