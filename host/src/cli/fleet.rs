@@ -72,8 +72,8 @@ pub(crate) async fn run(ctx: &Settings, args: &FleetArgs) -> Result<ExitCode> {
         }
         FleetAction::Plan(plan) => return super::fleet_plan::run(ctx, plan).await,
     };
-    let (targets, parallel, bar) = start(ctx, common).await?;
     let migrator = fleet_migrator(ctx, matches!(job, Job::Up(_))).await?;
+    let (targets, parallel, bar) = start(ctx, common).await?;
     let run_one = |target: &Target| {
         let migrator = tenant(ctx, &migrator, target);
         let (bar, job) = (bar.clone(), job.clone());

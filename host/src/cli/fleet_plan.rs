@@ -28,8 +28,8 @@ struct Group<'a> {
 }
 
 pub(crate) async fn run(ctx: &Settings, args: &FleetPlanArgs) -> Result<ExitCode> {
-    let (targets, parallel, bar) = start(ctx, &args.common).await?;
     let migrator = fleet_migrator(ctx, true).await?;
+    let (targets, parallel, bar) = start(ctx, &args.common).await?;
     let options = up_options(&args.select);
     let plans: Mutex<BTreeMap<String, Plan>> = Mutex::new(BTreeMap::new());
     let run_one = |target: &Target| {

@@ -40,9 +40,9 @@ pub(super) async fn start(
 /// the migrations now: every tenant gets the same set, even if a file
 /// changes while the fleet runs, and a migration that cannot be read is
 /// named before any tenant starts.
-pub(super) async fn fleet_migrator(ctx: &Settings, applies: bool) -> Result<Migrator> {
+pub(super) async fn fleet_migrator(ctx: &Settings, read_now: bool) -> Result<Migrator> {
     let migrator = ctx.migrator()?;
-    Ok(if applies {
+    Ok(if read_now {
         migrator.read_once().await?
     } else {
         migrator
