@@ -74,12 +74,6 @@ fn write_migrations(dir: &Path, guests: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The tenants' parallelism on both sides: `fleet`'s default for SQLite
-/// files (eight per core, at most 32).
-fn sqlite_parallel() -> usize {
-    (std::thread::available_parallelism().map_or(2, usize::from) * 8).clamp(2, 32)
-}
-
 fn on_sqlite(
     bench: &Bench,
     migrations: &Path,
@@ -103,7 +97,9 @@ fn on_sqlite(
                 .collect(),
         })
     };
-    let outcome = fleet_against_xargs(bench, migrations, cache, sqlite_parallel(), &fresh)?;
+    // The same N on both sides: `fleet`'s default for SQLite files.
+    let parallel = bench.runtime.block_on(wasmig::fleet::default_parallel(&[]));
+    let outcome = fleet_against_xargs(bench, migrations, cache, parallel, &fresh)?;
     report.add(line("fleet_sqlite_tenants", "sqlite", outcome, tenants));
     Ok(())
 }
